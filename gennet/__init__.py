@@ -1,0 +1,3 @@
+"""GenNet: gender classification of person crops."""
+
+__version__ = "1.0.0"

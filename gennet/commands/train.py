@@ -1,0 +1,66 @@
+"""``gennet train``: train a checkpoint from ``params.yaml`` (the DVC recipe) and/or flags."""
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gennet.train.config import TrainConfig
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("train", help="train a model on a manifest folder")
+    parser.add_argument("--params", type=Path, help="YAML with a `train:` section (and `data:`)")
+    parser.add_argument("--data", type=Path, help="data folder with manifest.csv")
+    parser.add_argument("--out", type=Path, help="run folder (checkpoint, history, metrics)")
+    parser.add_argument("--arch", help="architecture name (see `gennet info --models`)")
+    parser.add_argument("--init-from", type=Path, help="state dict to load partially first")
+    parser.add_argument("--exclude-source", action="append", default=None, help="leave a sub-set out")
+    parser.add_argument("--max-epochs", type=int)
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--device", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--copy-to", type=Path, help="also copy the checkpoint here")
+    parser.set_defaults(handler=run)
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    values: dict[str, Any] = {}
+    if args.params is not None:
+        params = yaml.safe_load(args.params.read_text()) or {}
+        values.update(params.get("train", {}))
+        if "data" in params:
+            values["data"] = params["data"]
+    overrides = {
+        "data": args.data,
+        "out": args.out,
+        "arch": args.arch,
+        "init_from": args.init_from,
+        "exclude_sources": args.exclude_source,
+        "max_epochs": args.max_epochs,
+        "max_steps": args.max_steps,
+        "batch_size": args.batch_size,
+        "device": args.device,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if args.arch and args.arch != values.get("arch") and "arch_kwargs" in values and args.params:
+        values["arch_kwargs"] = {}
+    return TrainConfig.from_dict(values)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gennet.train.trainer import train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    path, meta = train(_config(args))
+    test = meta.metrics["test"]
+    print(f"wrote {path}: val macro-F1 {meta.metrics['val']['macro_f1']:.4f}, "
+          f"test macro-F1 {test['macro_f1']:.4f}, threshold {meta.threshold:.2f}")
+    if args.copy_to is not None:
+        args.copy_to.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, args.copy_to)
+        print(f"copied to {args.copy_to}")
+    return 0

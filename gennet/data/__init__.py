@@ -1,0 +1,1 @@
+"""Data: manifest reading, the decoded-image cache and training-time augmentation."""

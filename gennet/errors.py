@@ -1,0 +1,25 @@
+"""Typed errors raised by the model side; the HTTP edge maps them to status codes."""
+
+
+class GenNetError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class CheckpointError(GenNetError):
+    """A checkpoint file is missing, unreadable, tampered with or incompatible."""
+
+
+class ManifestError(GenNetError):
+    """A data manifest is missing, malformed or names files that do not exist."""
+
+
+class InvalidImageError(GenNetError):
+    """The bytes are not a decodable image."""
+
+
+class ImageTooLargeError(GenNetError):
+    """The image is larger than the configured byte or pixel cap."""
+
+
+class UnknownModelError(GenNetError):
+    """No architecture is registered under the requested name."""

@@ -1,0 +1,112 @@
+"""Bytes -> normalised tensor: the one code path shared by training, evaluation and serving.
+
+Served and evaluated predictions are identical because both call :func:`load_rgb` and
+:func:`to_input_array` here, and the training cache stores exactly what :func:`to_input_array`
+returns before normalisation.
+"""
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from gennet.errors import ImageTooLargeError, InvalidImageError
+
+DEFAULT_MAX_PIXELS = 16_000_000
+_HIGH_BIT_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What a checkpoint says about feeding it: input size (H, W) and normalisation."""
+
+    input_size: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    if not data:
+        raise InvalidImageError("empty image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError("image dimensions exceed the pixel limit") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImageError("not a decodable image") from exc
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise InvalidImageError("image has a zero dimension")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
+        )
+    return image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in _HIGH_BIT_DEPTH_MODES:
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        scaled = (array - low) / (high - low) * 255.0 if high > low else np.zeros_like(array)
+        return Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+        background = Image.new("RGB", image.size, (128, 128, 128))
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def load_rgb(
+    data: bytes, input_size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Decode ``data`` into an upright RGB image (first frame of animations).
+
+    The pixel cap is checked on the declared size, before any pixel is decoded. Large JPEGs are
+    decoded in draft mode straight to a size at least twice the input size, which is exact enough
+    for the following bilinear resize and much cheaper.
+    """
+    image = _open(data, max_pixels)
+    try:
+        if image.format == "JPEG":
+            height, width = input_size
+            image.draft("RGB", (width * 2, height * 2))
+        image = ImageOps.exif_transpose(image) or image
+        return _to_rgb(image)
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
+        raise InvalidImageError("image data is truncated or corrupt") from exc
+
+
+def to_input_array(image: Image.Image, input_size: tuple[int, int]) -> np.ndarray:
+    """Resize an RGB image to ``input_size`` (H, W): uint8 array of shape (H, W, 3)."""
+    height, width = input_size
+    resized = image.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def normalise(batch: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W), scaled to [0, 1] then standardised."""
+    mean = np.asarray(spec.mean, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0
+    scale = 1.0 / (np.asarray(spec.std, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0)
+    chw = batch.transpose(0, 3, 1, 2).astype(np.float32)
+    return (chw - mean) * scale
+
+
+def decode_to_array(
+    data: bytes, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Encoded image bytes -> uint8 (H, W, 3) at the model's input size."""
+    return to_input_array(load_rgb(data, spec.input_size, max_pixels), spec.input_size)
+
+
+def preprocess_bytes(
+    data: bytes, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Encoded image bytes -> float32 (3, H, W), ready for the model."""
+    return normalise(decode_to_array(data, spec, max_pixels)[None], spec)[0]
