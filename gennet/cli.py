@@ -4,10 +4,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gennet.commands import train
+from gennet.commands import evaluate, export, info, predict, serve, train
 from gennet.errors import GenNetError
 
-COMMANDS = (train,)
+COMMANDS = (train, evaluate, info, export, predict, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

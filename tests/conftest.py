@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from gennet.checkpoint import CheckpointMeta, save_checkpoint
 from gennet.data.manifest import Sample, read_manifest
@@ -43,11 +44,27 @@ def real_crops(peta_samples: list[Sample]) -> list[bytes]:
     return [s.path.read_bytes() for s in chosen[:16]]
 
 
+def _calibrate_batch_norm(model: nn.Module) -> nn.Module:
+    """Set BatchNorm running statistics from two random batches.
+
+    With the default (0, 1) statistics a randomly initialised GenNet's activations vanish and every
+    crop gets the same probability, which would make parity and evaluation tests vacuous.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(8, 3, 256, 128))
+    return model.eval()
+
+
 @pytest.fixture(scope="session")
 def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-weight GenNet checkpoint (seeded) with valid metadata."""
+    """A random-weight GenNet checkpoint (seeded, BatchNorm calibrated) with valid metadata."""
     torch.manual_seed(0)
-    model = create_model("gennet").eval()
+    model = _calibrate_batch_norm(create_model("gennet"))
     path = tmp_path_factory.mktemp("ckpt") / "gennet.pt"
     meta = CheckpointMeta(
         arch="gennet",

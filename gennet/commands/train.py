@@ -18,12 +18,22 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, help="run folder (checkpoint, history, metrics)")
     parser.add_argument("--arch", help="architecture name (see `gennet info --models`)")
     parser.add_argument("--init-from", type=Path, help="state dict to load partially first")
-    parser.add_argument("--exclude-source", action="append", default=None, help="leave a sub-set out")
+    parser.add_argument("--scratch", action="store_true", help="ignore init_from: random init")
+    parser.add_argument(
+        "--exclude-source", action="append", default=None, help="leave a sub-set out"
+    )
     parser.add_argument("--max-epochs", type=int)
     parser.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--device", help="cpu or cuda (default: cpu)")
     parser.add_argument("--copy-to", type=Path, help="also copy the checkpoint here")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one recipe field, value parsed as YAML (e.g. --set optimizer_lr=3e-4)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -45,10 +55,26 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         "batch_size": args.batch_size,
         "device": args.device,
     }
+    if args.arch and args.arch != values.get("arch"):
+        values["arch_kwargs"] = {}  # the recipe's kwargs belong to its own architecture
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if args.arch and args.arch != values.get("arch") and "arch_kwargs" in values and args.params:
-        values["arch_kwargs"] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        values[key.strip()] = _parse_value(value)
+    if args.scratch:
+        values["init_from"] = None
     return TrainConfig.from_dict(values)
+
+
+def _parse_value(text: str) -> Any:
+    """YAML value, with numbers such as ``3e-4`` (a string in YAML 1.1) read as floats."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     path, meta = train(_config(args))
     test = meta.metrics["test"]
-    print(f"wrote {path}: val macro-F1 {meta.metrics['val']['macro_f1']:.4f}, "
-          f"test macro-F1 {test['macro_f1']:.4f}, threshold {meta.threshold:.2f}")
+    print(
+        f"wrote {path}: val macro-F1 {meta.metrics['val']['macro_f1']:.4f}, "
+        f"test macro-F1 {test['macro_f1']:.4f}, threshold {meta.threshold:.2f}"
+    )
     if args.copy_to is not None:
         args.copy_to.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, args.copy_to)

@@ -42,20 +42,22 @@ def _affine(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
     theta[:, 1, 1] = 1.0 / scale
     theta[:, 0, 2] = _uniform(n, -cfg.max_translate, cfg.max_translate, g) * 2
     theta[:, 1, 2] = _uniform(n, -cfg.max_translate, cfg.max_translate, g) * 2
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def _colour(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
     n = x.shape[0]
     shape = (n, 1, 1, 1)
-    x = x * _uniform(n, 1 - cfg.brightness, 1 + cfg.brightness, g).view(shape)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = (x - mean) * _uniform(n, 1 - cfg.contrast, 1 + cfg.contrast, g).view(shape) + mean
-    gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).expand_as(x)
+    brightness = _uniform(n, 1 - cfg.brightness, 1 + cfg.brightness, g).view(shape)
+    contrast = _uniform(n, 1 - cfg.contrast, 1 + cfg.contrast, g).view(shape)
     saturation = _uniform(n, 1 - cfg.saturation, 1 + cfg.saturation, g).view(shape)
     saturation = torch.where(torch.rand(shape, generator=g) < cfg.grayscale, 0.0, saturation)
-    return (gray + (x - gray) * saturation).clamp(0, 1)
+    x = x * brightness.to(x.device)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * contrast.to(x.device) + mean
+    gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).expand_as(x)
+    return (gray + (x - gray) * saturation.to(x.device)).clamp(0, 1)
 
 
 def _low_resolution(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
@@ -76,13 +78,17 @@ def _erase(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
         w = min(width, round(math.sqrt(area / aspect)))
         top = int(torch.randint(0, height - h + 1, (1,), generator=g))
         left = int(torch.randint(0, width - w + 1, (1,), generator=g))
-        x[i, :, top : top + h, left : left + w] = torch.rand(3, 1, 1, generator=g)
+        x[i, :, top : top + h, left : left + w] = torch.rand(3, 1, 1, generator=g).to(x.device)
     return x
 
 
-def augment_batch(images: Tensor, cfg: AugmentConfig, generator: torch.Generator) -> Tensor:
-    """uint8 (N, H, W, 3) -> augmented float (N, 3, H, W) in [0, 1] (not yet normalised)."""
-    x = images.permute(0, 3, 1, 2).float().div_(255.0)
+def augment_batch(
+    images: Tensor, cfg: AugmentConfig, generator: torch.Generator, device: str = "cpu"
+) -> Tensor:
+    """uint8 (N, H, W, 3) -> augmented float (N, 3, H, W) in [0, 1] on ``device`` (not yet
+    normalised). Random parameters come from the CPU ``generator`` whatever the device, so a run
+    is reproducible for a given seed."""
+    x = images.to(device).permute(0, 3, 1, 2).float().div_(255.0)
     x = _affine(x, cfg, generator)
     x = _colour(x, cfg, generator)
     x = _low_resolution(x, cfg, generator)

@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from tqdm import tqdm
@@ -17,7 +18,12 @@ from gennet.data.manifest import Sample
 from gennet.preprocess import PreprocessSpec, decode_to_array
 
 CACHE_VERSION = "1"
-DEFAULT_CACHE_DIR = Path(os.environ.get("GENNET_CACHE_DIR", ".cache/gennet"))
+DEFAULT_CACHE_DIR = Path(".cache/gennet")
+
+
+def cache_dir_from_env() -> Path:
+    """``GENNET_CACHE_DIR`` when set, else ``.cache/gennet``; read at call time, not import time."""
+    return Path(os.environ.get("GENNET_CACHE_DIR") or DEFAULT_CACHE_DIR)
 
 
 def _key(samples: Sequence[Sample], input_size: tuple[int, int]) -> str:
@@ -29,9 +35,16 @@ def _key(samples: Sequence[Sample], input_size: tuple[int, int]) -> str:
 
 
 def decode_samples(
-    samples: Sequence[Sample], spec: PreprocessSpec, cache_dir: Path | None = DEFAULT_CACHE_DIR
+    samples: Sequence[Sample],
+    spec: PreprocessSpec,
+    cache_dir: Path | Literal["env"] | None = "env",
 ) -> np.ndarray:
-    """uint8 array (N, H, W, 3) of every sample, read from the cache when it is current."""
+    """uint8 array (N, H, W, 3) of every sample, read from the cache when it is current.
+
+    ``cache_dir=None`` disables the cache; the default is :func:`cache_dir_from_env`.
+    """
+    if cache_dir == "env":
+        cache_dir = cache_dir_from_env()
     cache_file = cache_dir / f"{_key(samples, spec.input_size)}.npy" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
         return np.load(cache_file, mmap_mode="r")

@@ -15,6 +15,6 @@ def count_gflops(model: nn.Module, input_size: tuple[int, int]) -> float:
     model.eval()
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        model(torch.zeros(1, 3, *input_size))
+        model(torch.zeros(1, 3, *input_size, device=next(model.parameters()).device))
     model.train(was_training)
     return counter.get_total_flops() / 1e9

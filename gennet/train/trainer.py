@@ -143,7 +143,7 @@ def train(cfg: TrainConfig) -> tuple[Path, CheckpointMeta]:
         for start in bar:
             index = np.sort(order[start : start + cfg.batch_size])
             images = torch.from_numpy(np.asarray(train_data.images[index]))
-            x = (augment_batch(images, cfg.augment, generator).to(cfg.device) - mean) / std
+            x = (augment_batch(images, cfg.augment, generator, cfg.device) - mean) / std
             y = torch.from_numpy(train_data.targets[index]).float().to(cfg.device)
             if step < cfg.warmup_steps:
                 for group in optimizer.param_groups:
@@ -188,9 +188,31 @@ def train(cfg: TrainConfig) -> tuple[Path, CheckpointMeta]:
 
     assert best_state is not None
     model.load_state_dict(best_state)
-    model.cpu().eval()
+    model.eval()
     minutes = (time.monotonic() - started) / 60
     return _finish(cfg, model, spec, splits, minutes, history.rows)
+
+
+def _held_out_report(
+    cfg: TrainConfig, model: nn.Module, spec: PreprocessSpec, threshold: float
+) -> dict[str, Any]:
+    """Metrics on the left-out sources: their test rows (comparable with an in-domain model) and
+    all their rows (a larger sample of the unseen cameras)."""
+    rows = select(read_manifest(cfg.data), "all", only_sources=cfg.exclude_sources)
+    data = SplitData.load(rows, spec)
+    probs = _val_probs(model, data, spec)
+    test = np.array([s.split == "test" for s in rows])
+    return {
+        "sources": list(cfg.exclude_sources),
+        "all": evaluation_report(rows, probs, threshold),
+        "test": evaluation_report(
+            [s for s, t in zip(rows, test, strict=True) if t], probs[test], threshold
+        ),
+    }
+
+
+def _headline(report: dict[str, Any]) -> dict[str, float]:
+    return {key: report[key] for key in ("macro_f1", "accuracy", "auc")}
 
 
 def _finish(
@@ -210,6 +232,8 @@ def _finish(
             metrics[f"{name}{'_tta' if tta else ''}"] = evaluation_report(
                 splits[name].samples, probs, threshold
             )
+    if cfg.exclude_sources:
+        metrics["held_out"] = _held_out_report(cfg, model, spec, threshold)
     meta = CheckpointMeta(
         name=cfg.arch,
         arch=cfg.arch,
@@ -228,9 +252,10 @@ def _finish(
     )
     path = cfg.out / "checkpoint.pt"
     meta = save_checkpoint(path, model, meta)
-    summary = {
-        k: {"macro_f1": v["macro_f1"], "accuracy": v["accuracy"], "auc": v["auc"]}
-        for k, v in metrics.items()
-    }
+    summary = {k: _headline(v) for k, v in metrics.items() if k != "held_out"}
+    if "held_out" in metrics:
+        summary["held_out_test"] = _headline(metrics["held_out"]["test"])
+        summary["held_out_all"] = _headline(metrics["held_out"]["all"])
     (cfg.out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    (cfg.out / "report.json").write_text(json.dumps(meta.model_dump(mode="json"), indent=2))
     return path, meta

@@ -1,0 +1,1 @@
+"""GenNet inference service: a FastAPI app over a micro-batched predictor (see ``app.main``)."""

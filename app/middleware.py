@@ -1,0 +1,113 @@
+"""Pure ASGI middleware: request ID, access log, request metrics, the last-resort 500, and a
+one-line start-up failure.
+"""
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import StartupError
+from app.handlers import internal_error_response
+from app.logging import request_id
+from app.metrics import Metrics
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("app.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # anything else is replaced, never logged
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _VALID_ID.fullmatch(text) else None
+    return None
+
+
+def _route_label(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", None) or "other"  # unmatched paths share one label
+
+
+class RequestContextMiddleware:
+    """Per HTTP request: X-Request-ID (echoed or generated) on the response and in every log
+    line, in-flight gauge, latency and count by route and status, one access log line."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _incoming_id(scope) or uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status, response_started = message["status"], True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if response_started:
+                raise
+            await internal_error_response()(scope, receive, send_with_id)
+        finally:
+            self.metrics.in_flight.dec()
+            self._record(scope, status, time.perf_counter() - started)
+            request_id.reset(token)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        route = _route_label(scope)
+        self.metrics.requests.labels(route, str(status)).inc()
+        self.metrics.request_duration.labels(route).observe(seconds)
+        access_log.info(
+            "%s %s %d %.1fms",
+            scope["method"],
+            scope["path"],
+            status,
+            seconds * 1000,
+            extra={"method": scope["method"], "path": scope["path"], "status": status},
+        )
+
+
+class OneLineStartupFailure:
+    """Turns the traceback Starlette reports for a known start-up failure into one line.
+
+    Starlette sends the whole traceback in ``lifespan.startup.failed`` and uvicorn logs it; for a
+    ``StartupError`` (bad checkpoint, bad settings) the last line says everything.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_short(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                last = message.get("message", "").strip().splitlines()[-1:] or [""]
+                prefix = f"{StartupError.__module__}.{StartupError.__qualname__}: "
+                if last[0].startswith(prefix):
+                    message = {**message, "message": "startup failed: " + last[0][len(prefix) :]}
+            await send(message)
+
+        await self.app(scope, receive, send_short)

@@ -1,0 +1,1 @@
+"""HTTP routes: thin translations between requests and ``app.service.Service`` calls."""

@@ -1,0 +1,32 @@
+"""GET /model: the served checkpoint's metadata and model card figures."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.deps import ApiKey, ServiceDep
+from app.handlers import error_responses
+from app.schemas import ModelCard
+
+router = APIRouter(tags=["model"], dependencies=[ApiKey])
+
+# Training records where its files were; a local path is nobody's business outside.
+_PATH_KEYS = frozenset({"root", "data", "out", "init_from"})
+
+
+def _without_paths(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in _PATH_KEYS}
+
+
+@router.get(
+    "/model",
+    summary="Metadata of the served checkpoint (no weights)",
+    response_model=ModelCard,
+    responses=error_responses(401, 503),
+)
+async def model(service: ServiceDep) -> ModelCard:
+    meta = service.runtime.meta
+    card = meta.model_dump(exclude={"format_version"})
+    card["data"] = _without_paths(meta.data)
+    card["recipe"] = _without_paths(meta.recipe)
+    return ModelCard(**card)

@@ -1,0 +1,117 @@
+"""The service's state and lifecycle: runtime, decoder and batcher, from start-up to drain."""
+
+import asyncio
+import logging
+import time
+
+from app.batcher import MicroBatcher
+from app.errors import DeadlineExceededError, NotReadyError
+from app.metrics import Metrics
+from app.preprocess import Decoder
+from app.runtime import Runtime, RuntimeBuilder, usable_cpus, warm_up
+from app.schemas import Label, ModelRef, ServiceState
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """Owns everything a request needs; routes only translate HTTP to these calls."""
+
+    def __init__(self, settings: Settings, build_runtime: RuntimeBuilder) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.state: ServiceState = "starting"
+        self.created = time.monotonic()
+        self._build_runtime = build_runtime
+        self._runtime: Runtime | None = None
+        self._decoder: Decoder | None = None
+        self._batcher: MicroBatcher | None = None
+        self.metrics.track_queue_depth(lambda: self.queue_depth)
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise NotReadyError()
+        return self._runtime
+
+    @property
+    def queue_depth(self) -> int:
+        return self._batcher.depth if self._batcher else 0
+
+    @property
+    def model_ref(self) -> ModelRef:
+        meta = self.runtime.meta
+        return ModelRef(name=meta.name, version=meta.version)
+
+    async def start(self) -> None:
+        """Load the checkpoint, build the runtime, warm it up at every batch size, then serve."""
+        started = time.monotonic()
+        s = self.settings
+        runtime = await asyncio.to_thread(self._build_runtime, s)
+        max_rows = 2 * s.max_batch_size  # TTA doubles the rows of a full batch
+        await asyncio.to_thread(warm_up, runtime.predictor, runtime.meta.input_size, max_rows)
+        self._runtime = runtime
+        self._decoder = Decoder(
+            runtime.meta.preprocess_spec,
+            s.max_image_pixels,
+            s.decode_workers or usable_cpus(),
+            self.metrics.decode_duration.observe,
+        )
+        self._batcher = MicroBatcher(
+            runtime.predictor,
+            max_batch_size=s.max_batch_size,
+            max_wait_s=s.max_batch_wait_ms / 1000,
+            max_queue=s.max_queue,
+            observer=self.metrics,
+        )
+        self._batcher.start()
+        self._set_model_info(runtime)
+        self.state = "ready"
+        self.metrics.ready.set(1)
+        log.info("ready in %.2f s", time.monotonic() - started)
+
+    async def stop(self) -> None:
+        """Refuse new work at once, answer what was accepted, release the threads."""
+        self.state = "draining"
+        self.metrics.ready.set(0)
+        if self._batcher is not None:
+            await self._batcher.drain()
+        if self._decoder is not None:
+            self._decoder.close()
+        log.info("drained")
+
+    def ensure_ready(self) -> None:
+        if self.state != "ready":
+            raise NotReadyError()
+
+    def deadline(self, arrived: float) -> float:
+        """The monotonic deadline of a request that arrived at ``arrived`` (time.monotonic())."""
+        return arrived + self.settings.request_timeout_ms / 1000
+
+    async def predict(self, data: bytes, tta: bool, deadline: float) -> float:
+        """P(male) of one encoded image."""
+        self.ensure_ready()
+        assert self._decoder is not None and self._batcher is not None
+        array = await self._decoder(data)
+        if time.monotonic() >= deadline:
+            raise DeadlineExceededError()
+        prob = await self._batcher.submit(array, tta, deadline)
+        self.metrics.predicted(self.label(prob), prob)
+        return prob
+
+    def label(self, prob_male: float) -> Label:
+        return "male" if prob_male >= self.runtime.meta.threshold else "female"
+
+    def _set_model_info(self, runtime: Runtime) -> None:
+        meta = runtime.meta
+        self.metrics.model_info.info(
+            {
+                "name": meta.name,
+                "version": meta.version,
+                "arch": meta.arch,
+                "runtime": runtime.kind,
+                "device": runtime.device,
+                "weights_sha256": meta.weights_sha256,
+            }
+        )

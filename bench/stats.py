@@ -1,0 +1,33 @@
+"""Percentiles and markdown tables shared by the benchmark scripts."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def percentiles_ms(seconds: Sequence[float]) -> dict[str, float | None]:
+    """p50 / p90 / p99 / mean in milliseconds (None when there is no sample)."""
+    if not len(seconds):
+        return {"p50": None, "p90": None, "p99": None, "mean": None}
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(ms.mean())}
+
+
+def fmt(value: object, digits: int = 2) -> str:
+    """A table cell: floats rounded, None as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def verdict(passed: bool) -> str:
+    return "PASS" if passed else "FAIL"

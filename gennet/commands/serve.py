@@ -1,0 +1,57 @@
+"""``gennet serve``: run the inference service (``app``) under uvicorn."""
+
+import argparse
+import signal
+from types import FrameType
+from typing import Any
+
+from pydantic import ValidationError
+
+from gennet.checkpoint import read_meta
+from gennet.errors import GenNetError
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the model over HTTP",
+        description="Serve the model over HTTP. Every other setting is a GENNET_* environment "
+        "variable (see the README).",
+    )
+    parser.add_argument("--host", help="bind address (default: GENNET_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: GENNET_PORT or 8000)")
+    parser.set_defaults(handler=run)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so that the other commands never load the web stack.
+    import uvicorn
+
+    from app.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "GENNET_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise GenNetError(f"invalid setting {name}: {first['msg']}") from None
+    # Fail before uvicorn starts, with the CLI's one-line error, if the checkpoint is bad.
+    read_meta(settings.model_path)
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the handler it found: make
+    # that a clean exit (status 0) instead of death by signal or a KeyboardInterrupt traceback.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stopped)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # the app logs each request itself, with its request ID
+        server_header=False,
+    )
+    return 0

@@ -1,0 +1,67 @@
+"""A client that goes away while queued costs no model time."""
+
+import asyncio
+
+import pytest
+from service_fakes import FakePredictor, client_for, fake_app, metric_value
+from starlette.types import Message, Scope
+
+pytestmark = pytest.mark.anyio
+
+
+def predict_scope(body: bytes) -> Scope:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"image/jpeg"), (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+async def test_disconnected_client_is_skipped(real_crops: list[bytes]) -> None:
+    predictor = FakePredictor()
+    app = fake_app(predictor)
+    gone = asyncio.Event()
+    messages = iter([{"type": "http.request", "body": real_crops[1], "more_body": False}])
+
+    async def receive() -> Message:
+        message = next(messages, None)
+        if message is not None:
+            return message
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        pass
+
+    async with client_for(app) as client:
+        service = app.state.service
+        predictor.calls.clear()
+        predictor.gate.clear()
+        busy = asyncio.create_task(
+            client.post("/predict", content=real_crops[0], headers={"Content-Type": "image/jpeg"})
+        )
+        while len(predictor.calls) < 1:
+            await asyncio.sleep(0.005)
+        leaving = asyncio.create_task(app(predict_scope(real_crops[1]), receive, send))
+        while service.queue_depth < 1:
+            await asyncio.sleep(0.005)
+        gone.set()
+        await leaving
+        predictor.gate.set()
+        assert (await busy).status_code == 200
+        after = await client.post(
+            "/predict", content=real_crops[2], headers={"Content-Type": "image/jpeg"}
+        )
+        metrics = (await client.get("/metrics")).text
+    assert after.status_code == 200
+    assert predictor.sizes == [1, 1]  # the busy request and the one after; never the leaver
+    assert metric_value(metrics, "gennet_rejections_total", reason="client_disconnected") == 1

@@ -1,0 +1,32 @@
+"""`gennet serve` refuses bad settings and bad checkpoints with one line, before uvicorn starts."""
+
+import pytest
+
+from gennet.cli import main
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"GENNET_MAX_BATCH_SIZE": "0"}, "invalid setting GENNET_MAX_BATCH_SIZE"),
+        ({"GENNET_MODEL_PATH": "/nonexistent/gennet.pt"}, "checkpoint file not found"),
+    ],
+)
+def test_serve_fails_fast_with_one_line(
+    env: dict[str, str],
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["serve", "--port", "1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("gennet serve: error:") and expected in lines[0]
+
+
+def test_serve_is_a_listed_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    assert "--port" in capsys.readouterr().out

@@ -1,0 +1,62 @@
+"""Start the service as a real process on a free loopback port, and wait for it."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 180
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a command that is expected to exit by itself (e.g. a failed start)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@contextmanager
+def serving(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """Start ``python <args>`` and yield it once /health/ready answers 200; kill it on exit."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out
+        )
+    try:
+        wait_ready(proc, env["GENNET_PORT"], log)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def wait_ready(proc: subprocess.Popen, port: str, log: Path) -> None:
+    stop = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < stop:
+        assert proc.poll() is None, f"server exited early:\n{log.read_text()}"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"server not ready after {READY_TIMEOUT_S} s:\n{log.read_text()}")

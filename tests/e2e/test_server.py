@@ -1,0 +1,111 @@
+"""The service as a real process: `gennet serve` and `uvicorn`, real crops, SIGTERM, bad start."""
+
+import asyncio
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from server_process import free_port, run, serving
+
+pytestmark = pytest.mark.slow
+
+JPEG = {"Content-Type": "image/jpeg"}
+
+
+def service_env(checkpoint: Path, **extra: str) -> dict[str, str]:
+    return {
+        "GENNET_MODEL_PATH": str(checkpoint),
+        "GENNET_PORT": str(free_port()),
+        "GENNET_MAX_BATCH_SIZE": "4",
+        "GENNET_THREADS": "1",
+        "GENNET_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def gauge(metrics: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", metrics, re.MULTILINE)
+    assert match, name
+    return float(match.group(1))
+
+
+def test_uvicorn_serves_real_crops(
+    checkpoint_path: Path, onnx_path: Path, real_crops: list[bytes], tmp_path: Path
+) -> None:
+    env = service_env(checkpoint_path)
+    args = ["-m", "uvicorn", "app.main:app", "--port", env["GENNET_PORT"]]
+    with serving(args, env, tmp_path / "log"):
+        base = f"http://127.0.0.1:{env['GENNET_PORT']}"
+        with httpx.Client(base_url=base, timeout=30) as client:
+            single = client.post("/predict?tta=true", content=real_crops[0], headers=JPEG)
+            files = [("files", (f"{i}.jpg", c)) for i, c in enumerate(real_crops[:4])]
+            batch = client.post("/predict/batch", files=files)
+            metrics = client.get("/metrics").text
+    assert single.status_code == 200 and single.json()["tta"] is True
+    assert single.headers["x-request-id"]
+    assert [r["index"] for r in batch.json()["results"]] == [0, 1, 2, 3]
+    assert 'gennet_requests_total{route="/predict",status="200"} 1.0' in metrics
+    assert 'gennet_predictions_total{label="' in metrics
+    assert 'runtime="onnx"' in metrics
+    assert gauge(metrics, "gennet_ready") == 1
+
+
+async def _post_all(
+    base: str, crops: list[bytes], proc: subprocess.Popen, log: Path
+) -> list[httpx.Response]:
+    """Send every crop at once, SIGTERM the server once all are accepted, collect answers."""
+    limits = httpx.Limits(max_connections=len(crops) + 1)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        tasks = [
+            asyncio.create_task(client.post("/predict?tta=true", content=c, headers=JPEG))
+            for c in crops
+        ]
+        stop = time.monotonic() + 30
+        while True:  # accepted = answered already or in flight in the server
+            in_flight = gauge((await client.get("/metrics")).text, "gennet_in_flight_requests")
+            answered = sum(task.done() for task in tasks)
+            if answered + in_flight - 1 >= len(crops):
+                break
+            assert time.monotonic() < stop, log.read_text()
+            await asyncio.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        assert answered < len(crops), "no request was in flight at SIGTERM"
+        return list(await asyncio.gather(*tasks))
+
+
+def test_sigterm_under_load_loses_no_accepted_request(
+    checkpoint_path: Path, real_crops: list[bytes], tmp_path: Path
+) -> None:
+    # PyTorch eager on one CPU thread: a real runtime slow enough to have requests in flight.
+    env = service_env(
+        checkpoint_path,
+        GENNET_RUNTIME="torch",
+        GENNET_DEVICE="cpu",
+        GENNET_REQUEST_TIMEOUT_MS="60000",
+    )
+    log = tmp_path / "log"
+    crops = real_crops * 2
+    with serving(["-m", "gennet.cli", "serve"], env, log) as proc:
+        answers = asyncio.run(_post_all(f"http://127.0.0.1:{env['GENNET_PORT']}", crops, proc, log))
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    assert [r.status_code for r in answers] == [200] * len(crops)
+    assert all("server" not in r.headers for r in answers)
+
+
+def test_corrupt_checkpoint_exits_non_zero_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "gennet.pt"
+    bad.write_bytes(b"\x00garbage")
+    env = service_env(bad)
+    cli = run(["-m", "gennet.cli", "serve"], env)
+    assert cli.returncode != 0
+    lines = cli.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"gennet serve: error: {bad}: not a readable checkpoint")
+    server = run(["-m", "uvicorn", "app.main:app", "--port", env["GENNET_PORT"]], env)
+    assert server.returncode != 0
+    assert "Traceback" not in server.stderr
+    assert f"startup failed: {bad}: not a readable checkpoint" in server.stderr

@@ -1,0 +1,89 @@
+"""``gennet export``: the command wiring and its PyTorch-vs-ONNX self-check.
+
+The real export is exercised once per session by the ``onnx_path`` fixture (it takes ~15 s), so
+here ``export_onnx`` is replaced by a copy of that file; the self-check still runs for real.
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from gennet.checkpoint import CheckpointMeta, read_meta, save_checkpoint
+from gennet.cli import main
+from gennet.commands import export
+from gennet.models import create_model
+
+
+@pytest.fixture
+def fake_export(onnx_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, Path]]:
+    calls: list[tuple[Path, Path]] = []
+
+    def copy(checkpoint: Path, out: Path) -> CheckpointMeta:
+        calls.append((checkpoint, out))
+        shutil.copyfile(onnx_path, out)
+        return read_meta(checkpoint)[0]
+
+    monkeypatch.setattr(export, "export_onnx", copy)
+    return calls
+
+
+def test_export_self_check_on_real_crops(
+    checkpoint_path: Path,
+    fake_export: list[tuple[Path, Path]],
+    peta_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(export, "SAMPLE_DATA", peta_root)
+    out = tmp_path / "model.onnx"
+    assert main(["export", "--onnx", str(out), "--checkpoint", str(checkpoint_path)]) == 0
+    assert fake_export == [(checkpoint_path, out)]
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed
+    assert f"on {export.CHECK_ROWS} real crops from {peta_root}: ok" in printed
+
+
+def test_export_self_check_falls_back_to_random_inputs(
+    checkpoint_path: Path,
+    fake_export: list[tuple[Path, Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(export, "SAMPLE_DATA", tmp_path / "no-data")
+    monkeypatch.setenv("GENNET_MODEL_PATH", str(checkpoint_path))
+    assert main(["export", "--onnx", str(tmp_path / "m.onnx")]) == 0
+    assert "random images: ok" in capsys.readouterr().out
+
+
+def test_export_self_check_catches_a_mismatch(
+    fake_export: list[tuple[Path, Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Other weights than the ONNX graph's: the self-check must fail."""
+    monkeypatch.setattr(export, "SAMPLE_DATA", tmp_path / "no-data")
+    torch.manual_seed(123)
+    other = create_model("gennet").train()
+    with torch.no_grad():
+        other(torch.randn(4, 3, 256, 128))  # move the BatchNorm statistics off their defaults
+    checkpoint = tmp_path / "other.pt"
+    save_checkpoint(checkpoint, other.eval(), CheckpointMeta(arch="gennet", threshold=0.5))
+    assert (
+        main(["export", "--onnx", str(tmp_path / "m.onnx"), "--checkpoint", str(checkpoint)]) == 1
+    )
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_export_of_a_missing_checkpoint_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "absent.pt"
+    assert main(["export", "--onnx", str(tmp_path / "m.onnx"), "--checkpoint", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"gennet export: error: {missing}: checkpoint file not found\n"
+    assert not (tmp_path / "m.onnx").exists()

@@ -1,0 +1,74 @@
+"""Metrics against a hand-computed confusion matrix and AUC; threshold search; per source."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gennet.data.manifest import Sample
+from gennet.evaluate.metrics import best_threshold, classification_metrics, confusion, roc_auc
+from gennet.evaluate.report import evaluation_report
+
+# 4 male (1), 6 female (0). At threshold 0.5: males 0.9, 0.8, 0.6 right and 0.4 wrong;
+# females 0.7 and 0.6 wrong, the other four right.
+TARGETS = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+PROBS = np.array([0.9, 0.8, 0.4, 0.6, 0.7, 0.3, 0.2, 0.1, 0.6, 0.05])
+
+
+def test_confusion_matrix_by_hand() -> None:
+    assert confusion(TARGETS, PROBS >= 0.5) == [[3, 1], [2, 4]]
+
+
+def test_classification_metrics_by_hand() -> None:
+    m = classification_metrics(TARGETS, PROBS, threshold=0.5)
+    assert m["n"] == 10
+    assert m["confusion"] == [[3, 1], [2, 4]]
+    assert m["accuracy"] == pytest.approx(0.7)
+    assert m["precision"] == pytest.approx({"male": 3 / 5, "female": 4 / 5})
+    assert m["recall"] == pytest.approx({"male": 3 / 4, "female": 4 / 6})
+    f1_male = 2 * (3 / 5) * (3 / 4) / (3 / 5 + 3 / 4)  # 2/3
+    f1_female = 2 * (4 / 5) * (4 / 6) / (4 / 5 + 4 / 6)  # 8/11
+    assert m["f1"] == pytest.approx({"male": f1_male, "female": f1_female})
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 8 / 11) / 2)
+    # Pairs (male, female) ranked right: 6 + 6 + 4 + 4.5 (0.6 ties a female 0.6) of 24.
+    assert m["auc"] == pytest.approx(20.5 / 24)
+
+
+def test_threshold_is_inclusive_for_male() -> None:
+    m = classification_metrics(np.array([1, 0]), np.array([0.6, 0.59]), threshold=0.6)
+    assert m["confusion"] == [[1, 0], [0, 1]]
+
+
+def test_auc_edge_cases() -> None:
+    assert math.isnan(roc_auc(np.array([1, 1]), np.array([0.2, 0.9])))
+    assert roc_auc(np.array([1, 0, 1, 0]), np.full(4, 0.5)) == 0.5
+    assert roc_auc(np.array([1, 1, 0]), np.array([0.1, 0.2, 0.9])) == 0.0
+
+
+def test_empty_class_gives_zero_not_an_error() -> None:
+    m = classification_metrics(np.array([1, 1]), np.array([0.9, 0.8]))
+    assert m["f1"]["female"] == 0.0 and m["precision"]["female"] == 0.0
+    assert math.isnan(m["auc"])
+
+
+def test_best_threshold_separates_the_classes() -> None:
+    targets, probs = np.array([1, 1, 0, 0]), np.array([0.95, 0.9, 0.85, 0.8])
+    threshold = best_threshold(targets, probs)
+    assert 0.85 < threshold <= 0.9
+    assert classification_metrics(targets, probs, threshold)["macro_f1"] == 1.0
+    assert classification_metrics(targets, probs, 0.5)["macro_f1"] < 0.5
+
+
+def test_report_adds_per_source_metrics() -> None:
+    sources = ["A"] * 5 + ["B"] * 5
+    samples = [
+        Sample(path=Path(f"{i}.png"), target=int(t), source=s)
+        for i, (t, s) in enumerate(zip(TARGETS, sources, strict=True))
+    ]
+    report = evaluation_report(samples, PROBS, 0.5)
+    assert report["confusion"] == [[3, 1], [2, 4]]
+    assert set(report["per_source"]) == {"A", "B"}
+    assert report["per_source"]["A"]["n"] == 5
+    assert report["per_source"]["A"]["confusion"] == [[3, 1], [1, 0]]
+    assert report["per_source"]["B"]["confusion"] == [[0, 0], [1, 4]]
