@@ -57,6 +57,7 @@ load: $(VENV)/.installed-dev
 pretrained: $(VENV)/.pretrained
 
 train: $(VENV)/.installed $(VENV)/.pretrained
+	$(BIN)/python scripts/prepare_pretrained.py pretrained/mobilenetv2_imagenet.pt
 	$(BIN)/gennet train --params params.yaml --out runs/gennet --copy-to model_store/gennet.pt
 
 evaluate: $(VENV)/.installed

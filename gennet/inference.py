@@ -36,8 +36,10 @@ class TorchPredictor:
     def __init__(self, model: nn.Module, device: str = "cpu") -> None:
         self.device = device
         self.cuda = device.startswith("cuda")
-        model = ProbabilityModel(model).eval().to(device)
-        self.model = model.to(memory_format=torch.channels_last) if self.cuda else model
+        self.model = ProbabilityModel(model).eval().to(device)
+        if self.cuda:
+            # memory_format is accepted at run time but missing from torch's type stubs
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:

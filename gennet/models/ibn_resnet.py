@@ -19,12 +19,12 @@ class IBN(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.half = channels // 2
-        self.instance = nn.InstanceNorm2d(self.half, affine=True)
-        self.batch = nn.BatchNorm2d(channels - self.half)
+        self.split_at = channels // 2
+        self.instance = nn.InstanceNorm2d(self.split_at, affine=True)
+        self.batch = nn.BatchNorm2d(channels - self.split_at)
 
     def forward(self, x: Tensor) -> Tensor:
-        first, second = torch.split(x, [self.half, x.shape[1] - self.half], dim=1)
+        first, second = torch.split(x, [self.split_at, x.shape[1] - self.split_at], dim=1)
         return torch.cat([self.instance(first), self.batch(second)], dim=1)
 
 
