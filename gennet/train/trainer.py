@@ -103,6 +103,79 @@ class EpochLog:
         (self.out / "history.json").write_text(json.dumps(self.rows, indent=2))
 
 
+class _Run:
+    """The state of one training run: model, its EMA, optimiser, schedules and random stream."""
+
+    def __init__(self, cfg: TrainConfig, spec: PreprocessSpec, train_data: SplitData) -> None:
+        self.cfg = cfg
+        self.spec = spec
+        self.train_data = train_data
+        self.model = _build_model(cfg).to(cfg.device)
+        self.ema = AveragedModel(
+            self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
+        )
+        positive_ratio = float(train_data.targets.mean())
+        self.criterion = build_loss(cfg.loss, positive_ratio, cfg.label_smoothing)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.optimizer_lr, weight_decay=cfg.weight_decay
+        )
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+        )
+        self.mean = torch.tensor(spec.mean).view(1, 3, 1, 1).to(cfg.device)
+        self.std = torch.tensor(spec.std).view(1, 3, 1, 1).to(cfg.device)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.step = 0
+
+    @property
+    def out_of_steps(self) -> bool:
+        return bool(self.cfg.max_steps) and self.step >= self.cfg.max_steps
+
+    def _warm_up(self) -> None:
+        if self.step < self.cfg.warmup_steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.cfg.optimizer_lr * (self.step + 1) / self.cfg.warmup_steps
+
+    def _batch(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        images = torch.from_numpy(np.asarray(self.train_data.images[index]))
+        x = (augment_batch(images, cfg.augment, self.generator, cfg.device) - self.mean) / self.std
+        y = torch.from_numpy(self.train_data.targets[index]).float().to(cfg.device)
+        return x, y
+
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the training set in a fresh random order; the mean training loss."""
+        self.model.train()
+        size = self.cfg.batch_size
+        order = torch.randperm(len(self.train_data.targets), generator=self.generator).numpy()
+        losses: list[float] = []
+        bar = tqdm(range(0, len(order) - size + 1, size), desc=f"epoch {epoch}", leave=False)
+        for start in bar:
+            x, y = self._batch(np.sort(order[start : start + size]))
+            self._warm_up()
+            loss = self.criterion(self.model(x), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.ema.update_parameters(self.model)
+            losses.append(loss.item())
+            self.step += 1
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+            if self.out_of_steps:
+                break
+        return float(np.mean(losses))
+
+    def validate(self, val_data: SplitData) -> dict[str, float]:
+        """Val loss, the best threshold and the macro-F1 at it, for the EMA weights; steps the
+        plateau schedule on the val loss."""
+        probs = _val_probs(self.ema.module, val_data, self.spec)
+        val_loss = _bce(probs, val_data.targets)
+        threshold = best_threshold(val_data.targets, probs)
+        val_f1 = classification_metrics(val_data.targets, probs, threshold)["macro_f1"]
+        self.plateau.step(val_loss)
+        return {"val_loss": val_loss, "val_macro_f1": val_f1, "val_threshold": threshold}
+
+
 def train(cfg: TrainConfig) -> tuple[Path, CheckpointMeta]:
     """Train per ``cfg`` and write ``cfg.out/checkpoint.pt`` plus logs; returns its path and meta."""
     torch.manual_seed(cfg.seed)
@@ -116,81 +189,31 @@ def train(cfg: TrainConfig) -> tuple[Path, CheckpointMeta]:
         name: SplitData.load(select(samples, name, exclude_sources=cfg.exclude_sources), spec)
         for name in ("train", "val", "test")
     }
-    train_data, val_data = splits["train"], splits["val"]
-
-    model = _build_model(cfg).to(cfg.device)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-    criterion = build_loss(cfg.loss, float(train_data.targets.mean()), cfg.label_smoothing)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.optimizer_lr, weight_decay=cfg.weight_decay
-    )
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
-    )
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1).to(cfg.device)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1).to(cfg.device)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    run = _Run(cfg, spec, splits["train"])
     history = EpochLog(cfg.out)
-    best_f1, best_state, stale, step = -1.0, None, 0, 0
+    best_f1, best_state, stale = -1.0, None, 0
     started = time.monotonic()
-
     for epoch in range(1, cfg.max_epochs + 1):
-        model.train()
-        order = torch.randperm(len(train_data.targets), generator=generator).numpy()
-        batches = range(0, len(order) - cfg.batch_size + 1, cfg.batch_size)
-        losses = []
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False)
-        for start in bar:
-            index = np.sort(order[start : start + cfg.batch_size])
-            images = torch.from_numpy(np.asarray(train_data.images[index]))
-            x = (augment_batch(images, cfg.augment, generator, cfg.device) - mean) / std
-            y = torch.from_numpy(train_data.targets[index]).float().to(cfg.device)
-            if step < cfg.warmup_steps:
-                for group in optimizer.param_groups:
-                    group["lr"] = cfg.optimizer_lr * (step + 1) / cfg.warmup_steps
-            loss = criterion(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            ema.update_parameters(model)
-            losses.append(loss.item())
-            step += 1
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-            if cfg.max_steps and step >= cfg.max_steps:
-                break
-
-        probs = _val_probs(ema.module, val_data, spec)
-        val_loss = _bce(probs, val_data.targets)
-        threshold = best_threshold(val_data.targets, probs)
-        val_f1 = classification_metrics(val_data.targets, probs, threshold)["macro_f1"]
-        plateau.step(val_loss)
-        row = {
-            "epoch": epoch,
-            "step": step,
-            "train_loss": float(np.mean(losses)),
-            "val_loss": val_loss,
-            "val_macro_f1": val_f1,
-            "val_threshold": threshold,
-            "lr": optimizer.param_groups[0]["lr"],
+        train_loss = run.train_epoch(epoch)
+        row = {"epoch": epoch, "step": run.step, "train_loss": train_loss}
+        row |= run.validate(splits["val"])
+        row |= {
+            "lr": run.optimizer.param_groups[0]["lr"],
             "minutes": (time.monotonic() - started) / 60,
         }
         history.add(row)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items()))
-        if val_f1 > best_f1:
-            best_f1, stale = val_f1, 0
-            best_state = {k: v.detach().clone() for k, v in ema.module.state_dict().items()}
+        if row["val_macro_f1"] > best_f1:
+            best_f1, stale = row["val_macro_f1"], 0
+            best_state = {k: v.detach().clone() for k, v in run.ema.module.state_dict().items()}
         else:
             stale += 1
-        if (cfg.max_steps and step >= cfg.max_steps) or (
-            epoch >= cfg.min_epochs and stale >= cfg.patience
-        ):
+        if run.out_of_steps or (epoch >= cfg.min_epochs and stale >= cfg.patience):
             break
-
     assert best_state is not None
-    model.load_state_dict(best_state)
-    model.eval()
+    run.model.load_state_dict(best_state)
     minutes = (time.monotonic() - started) / 60
-    return _finish(cfg, model, spec, splits, minutes, history.rows)
+    return _finish(cfg, run.model.eval(), spec, splits, minutes, history.rows)
 
 
 def _held_out_report(
