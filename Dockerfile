@@ -34,9 +34,9 @@ RUN groupadd --system --gid 10001 gennet \
     && useradd --system --no-log-init --uid 10001 --gid gennet --home-dir /nonexistent \
        --shell /usr/sbin/nologin gennet
 COPY --from=builder /opt/venv /opt/venv
-# Baked-in model, owned by root and read-only for the service user; mount another model_store/
-# over /app/model_store (read-only) to serve a different model without rebuilding.
-COPY model_store/gennet.pt model_store/gennet.onnx /app/model_store/
+# Baked-in model, owned by root and read-only (0444, whatever the modes in the build context);
+# mount another model_store/ read-only over /app/model_store to serve a different model.
+COPY --chmod=0444 model_store/gennet.pt model_store/gennet.onnx /app/model_store/
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000

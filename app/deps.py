@@ -1,4 +1,8 @@
-"""Route dependencies as ``Annotated`` aliases: the service, and the API key check."""
+"""Route dependencies as ``Annotated`` aliases: the service, and the API key check.
+
+Both are ``async``: FastAPI runs a plain ``def`` dependency on its thread pool, a thread hop per
+request for nothing.
+"""
 
 import hmac
 from typing import Annotated
@@ -15,25 +19,29 @@ _header = APIKeyHeader(
 )
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def require_api_key(
+async def require_api_key(
     service: ServiceDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header: Annotated[str | None, Security(_header)],
 ) -> None:
-    """401 unless GENNET_API_KEY is unset or the request carries it (constant-time compare)."""
+    """401 unless the request carries GENNET_API_KEY (constant-time compare).
+
+    ``app.main`` mounts it only when a key is set, so that the OpenAPI schema declares security
+    exactly when the deployment enforces it.
+    """
     expected = service.settings.api_key
-    if expected is None:
-        return
     supplied = bearer.credentials if bearer is not None else header
-    if supplied is None or not hmac.compare_digest(
-        supplied.encode(), expected.get_secret_value().encode()
+    if (
+        expected is None  # mounted without a key: fail closed
+        or supplied is None
+        or not hmac.compare_digest(supplied.encode(), expected.get_secret_value().encode())
     ):
         raise UnauthorizedError()
 

@@ -1,7 +1,8 @@
 """The service's log: one line per event, the request ID on each, optionally JSON.
 
-Only the ``app`` logger tree is configured, so uvicorn's own logging is left alone. Nothing here
-ever logs request bodies.
+The ``app`` logger tree is configured; with JSON on, uvicorn's loggers (start-up, shutdown, its
+last-resort errors) get the same JSON handler, so a log collector never sees a plain line.
+Nothing here ever logs request bodies.
 """
 
 import json
@@ -11,6 +12,8 @@ from contextvars import ContextVar
 from typing import Any
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
+
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.access")  # uvicorn.error propagates to uvicorn
 
 _STANDARD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
@@ -51,3 +54,7 @@ def configure_logging(level: str, as_json: bool) -> None:
     logger.handlers = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    if as_json:
+        for name in _UVICORN_LOGGERS:
+            logging.getLogger(name).handlers = [handler]
+            logging.getLogger(name).propagate = False

@@ -2,12 +2,14 @@
 import time: the checkpoint is loaded once, in the lifespan, before the first request.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from app import handlers
+from app.deps import ApiKey
 from app.errors import StartupError
 from app.logging import configure_logging
 from app.middleware import OneLineStartupFailure, RequestContextMiddleware
@@ -52,12 +54,31 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
-    for module in (predict, health, model, metrics):
+    # The key check is mounted only when a key is set, so /docs declares security exactly then.
+    protected = [ApiKey] if settings.api_key is not None else []
+    for module in (predict, model):
+        app.include_router(module.router, dependencies=protected)
+    for module in (health, metrics):
         app.include_router(module.router)
+    app.openapi = _openapi_with_limits(app, settings)  # type: ignore[method-assign]
     handlers.install(app)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics)
     app.add_middleware(OneLineStartupFailure)
     return app
+
+
+def _openapi_with_limits(app: FastAPI, settings: Settings) -> Callable[[], dict[str, Any]]:
+    """The generated schema, plus the limits that are settings (files per batch request)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = app.openapi_schema
+        if schema is None:
+            schema = generate()  # FastAPI caches it in app.openapi_schema
+            predict.document_limits(schema, settings.max_batch_items)
+        return schema
+
+    return openapi
 
 
 app = create_app()

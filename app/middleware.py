@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import quote
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +29,11 @@ def _incoming_id(scope: Scope) -> str | None:
             text = value.decode("latin-1")
             return text if _VALID_ID.fullmatch(text) else None
     return None
+
+
+def _log_path(scope: Scope) -> str:
+    """The path percent-encoded, so a %0A in a URL cannot forge a line in a plain-text log."""
+    return quote(scope["path"], safe="/!$&'()*+,;=:@-._~")
 
 
 def _route_label(scope: Scope) -> str:
@@ -64,7 +70,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            log.exception("unhandled error in %s %s", scope["method"], _log_path(scope))
             if response_started:
                 raise
             await internal_error_response()(scope, receive, send_with_id)
@@ -74,16 +80,16 @@ class RequestContextMiddleware:
             request_id.reset(token)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route = _route_label(scope)
+        route, path = _route_label(scope), _log_path(scope)
         self.metrics.requests.labels(route, str(status)).inc()
         self.metrics.request_duration.labels(route).observe(seconds)
         access_log.info(
             "%s %s %d %.1fms",
             scope["method"],
-            scope["path"],
+            path,
             status,
             seconds * 1000,
-            extra={"method": scope["method"], "path": scope["path"], "status": status},
+            extra={"method": scope["method"], "path": path, "status": status},
         )
 
 

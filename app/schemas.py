@@ -81,16 +81,28 @@ class Health(BaseModel):
 
 
 class ModelCard(BaseModel):
-    """The checkpoint's metadata (no weights, no local paths)."""
+    """The checkpoint's metadata (no weights, no local paths).
+
+    Fixed-length fields are lists with a length, not tuples: tuples become ``prefixItems`` in the
+    schema, which much OpenAPI tooling (Swagger UI, client generators, schemathesis) mishandles.
+    """
 
     name: str = Field(description="Model name.")
     version: str = Field(description="Model version.")
     arch: str = Field(description="Architecture name in the model registry.")
     arch_kwargs: dict[str, Any] = Field(description="Arguments the architecture was built with.")
-    input_size: tuple[int, int] = Field(description="Model input (height, width) in pixels.")
-    mean: tuple[float, float, float] = Field(description="Per-channel normalisation mean (RGB).")
-    std: tuple[float, float, float] = Field(description="Per-channel normalisation std (RGB).")
-    class_names: tuple[str, str] = Field(description="Labels of P >= threshold and below.")
+    input_size: list[int] = Field(
+        min_length=2, max_length=2, description="Model input (height, width) in pixels."
+    )
+    mean: list[float] = Field(
+        min_length=3, max_length=3, description="Per-channel normalisation mean (RGB)."
+    )
+    std: list[float] = Field(
+        min_length=3, max_length=3, description="Per-channel normalisation std (RGB)."
+    )
+    class_names: list[str] = Field(
+        min_length=2, max_length=2, description="Labels of P >= threshold and below."
+    )
     threshold: float = Field(description="P(male) at or above which the label is male.")
     metrics: dict[str, Any] = Field(description="Evaluation figures recorded at training time.")
     data: dict[str, Any] = Field(description="Training data provenance.")

@@ -1,11 +1,21 @@
-"""The service's state and lifecycle: runtime, decoder and batcher, from start-up to drain."""
+"""The service's state and lifecycle: runtime, decoder and batcher, from start-up to drain.
+
+Admission control: at most ``max_queue + max_batch_size`` images are in the service at once
+(waiting for a decode thread, decoding, queued for the model or in the running batch); the next
+one is refused with 503 at once, before any decoding (before its upload is read, when the service
+is already full), so overload costs next to no CPU. Every stage runs
+under the request's deadline: an image still waiting for a decode thread when it passes is
+dropped from the pool's queue and answered 504 at once.
+"""
 
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from app.batcher import MicroBatcher
-from app.errors import DeadlineExceededError, NotReadyError
+from app.errors import DeadlineExceededError, NotReadyError, QueueFullError
 from app.metrics import Metrics
 from app.preprocess import Decoder
 from app.runtime import Runtime, RuntimeBuilder, usable_cpus, warm_up
@@ -27,7 +37,9 @@ class Service:
         self._runtime: Runtime | None = None
         self._decoder: Decoder | None = None
         self._batcher: MicroBatcher | None = None
+        self._admitted = 0  # images between admission and answer
         self.metrics.track_queue_depth(lambda: self.queue_depth)
+        self.metrics.ready.set_function(lambda: float(self.state == "ready"))
 
     @property
     def runtime(self) -> Runtime:
@@ -62,19 +74,26 @@ class Service:
             runtime.predictor,
             max_batch_size=s.max_batch_size,
             max_wait_s=s.max_batch_wait_ms / 1000,
-            max_queue=s.max_queue,
+            # Admission (ensure_room) bounds the images; the batcher must not refuse one of them
+            # because its worker has not yet taken the running batch off the queue.
+            max_queue=s.max_queue + s.max_batch_size,
             observer=self.metrics,
         )
         self._batcher.start()
         self._set_model_info(runtime)
         self.state = "ready"
-        self.metrics.ready.set(1)
         log.info("ready in %.2f s", time.monotonic() - started)
+
+    def begin_drain(self) -> None:
+        """Refuse new requests from now on (readiness 503); the accepted ones still complete.
+
+        Only sets an attribute, so a signal handler may call it (``app.server``).
+        """
+        self.state = "draining"
 
     async def stop(self) -> None:
         """Refuse new work at once, answer what was accepted, release the threads."""
-        self.state = "draining"
-        self.metrics.ready.set(0)
+        self.begin_drain()
         if self._batcher is not None:
             await self._batcher.drain()
         if self._decoder is not None:
@@ -85,18 +104,30 @@ class Service:
         if self.state != "ready":
             raise NotReadyError()
 
+    def ensure_room(self) -> None:
+        """503 queue_full when the service holds its most images already."""
+        if self._admitted >= self.settings.max_queue + self.settings.max_batch_size:
+            raise QueueFullError()
+
     def deadline(self, arrived: float) -> float:
         """The monotonic deadline of a request that arrived at ``arrived`` (time.monotonic())."""
         return arrived + self.settings.request_timeout_ms / 1000
 
     async def predict(self, data: bytes, tta: bool, deadline: float) -> float:
-        """P(male) of one encoded image."""
-        self.ensure_ready()
-        assert self._decoder is not None and self._batcher is not None
-        array = await self._decoder(data)
-        if time.monotonic() >= deadline:
-            raise DeadlineExceededError()
-        prob = await self._batcher.submit(array, tta, deadline)
+        """P(male) of one encoded image of a request the route admitted (``ensure_ready``).
+
+        503 queue_full at once when the service holds its most images; 504 past ``deadline``.
+        """
+        if self._decoder is None or self._batcher is None:
+            raise NotReadyError()
+        self.ensure_room()
+        self._admitted += 1
+        try:
+            async with within(deadline):
+                array = await self._decoder(data)
+                prob = await self._batcher.submit(array, tta, deadline)
+        finally:
+            self._admitted -= 1
         self.metrics.predicted(self.label(prob), prob)
         return prob
 
@@ -115,3 +146,13 @@ class Service:
                 "weights_sha256": meta.weights_sha256,
             }
         )
+
+
+@asynccontextmanager
+async def within(deadline: float) -> AsyncIterator[None]:
+    """Run the block until ``deadline`` (time.monotonic()); past it: 504 deadline_exceeded."""
+    try:
+        async with asyncio.timeout(deadline - time.monotonic()):
+            yield
+    except TimeoutError:
+        raise DeadlineExceededError() from None

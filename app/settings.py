@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         default=256,
         ge=1,
-        description="Requests that may wait for the model; beyond it: 503 queue_full.",
+        description="Images that may wait (for a decode thread or for the model) besides the "
+        "batch being run; beyond it: 503 queue_full at once, before decoding.",
     )
     request_timeout_ms: float = Field(
         default=2000.0, gt=0, description="Deadline of a request from its arrival; past it: 504."

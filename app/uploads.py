@@ -13,8 +13,14 @@ from fastapi import Request
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
-from app.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from app.errors import (
+    ClientDisconnectedError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 
 MULTIPART = "multipart/form-data"
 _MAX_TEXT_FIELDS = 16
@@ -34,11 +40,14 @@ def _check_declared_length(request: Request, limit: int) -> None:
 
 async def _counted(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
-        yield chunk
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+            yield chunk
+    except ClientDisconnect:  # gone mid-upload: counted and logged as such, not a 500
+        raise ClientDisconnectedError() from None
 
 
 async def read_body(request: Request, limit: int) -> bytes:

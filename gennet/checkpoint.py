@@ -116,7 +116,7 @@ def load_checkpoint(path: Path | None = None) -> tuple[nn.Module, CheckpointMeta
         model = create_model(meta.arch, **meta.arch_kwargs)
         model.load_state_dict(state_dict, strict=True)
     except (GenNetError, TypeError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0]
+        reason = " ".join(str(exc).split())  # torch's first line alone says nothing
         raise CheckpointError(
             f"{path}: weights do not fit architecture {meta.arch!r}: {reason[:200]}"
         ) from None

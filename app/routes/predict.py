@@ -1,12 +1,13 @@
 """POST /predict and POST /predict/batch."""
 
 import asyncio
+import copy
 import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from app.deps import ApiKey, ServiceDep
+from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.handlers import KNOWN_ERRORS, describe, error_responses
 from app.schemas import (
@@ -16,10 +17,10 @@ from app.schemas import (
     Prediction,
     Probabilities,
 )
-from app.service import Service
-from app.uploads import read_image, read_images
+from app.service import Service, within
+from app.uploads import MULTIPART, read_image, read_images
 
-router = APIRouter(tags=["predict"], dependencies=[ApiKey])
+router = APIRouter(tags=["predict"])
 
 TTA = Annotated[
     bool, Query(description="Also predict the mirrored crop and average the two probabilities.")
@@ -45,13 +46,21 @@ _MANY_IMAGES = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "properties": {"files": {"type": "array", "items": _BINARY}},
+                    "properties": {"files": {"type": "array", "items": _BINARY, "minItems": 1}},
                     "required": ["files"],
                 }
             }
         },
     }
 }
+
+
+def document_limits(schema: dict[str, Any], max_items: int) -> None:
+    """Write the configured most files per batch request into the app's OpenAPI ``schema``."""
+    operation = schema["paths"]["/predict/batch"]["post"]
+    body = copy.deepcopy(operation["requestBody"])  # FastAPI shares _MANY_IMAGES between apps
+    body["content"][MULTIPART]["schema"]["properties"]["files"]["maxItems"] = max_items
+    operation["requestBody"] = body
 
 
 def _scores(service: Service, prob: float) -> dict[str, Any]:
@@ -77,9 +86,11 @@ def _elapsed_ms(started: float) -> float:
 async def predict(request: Request, service: ServiceDep, tta: TTA = False) -> Prediction:
     started = time.monotonic()
     service.ensure_ready()
-    data = await read_image(request, service.settings.max_upload_bytes)
-    work = service.predict(data, tta, service.deadline(started))
-    prob = await while_connected(request.receive, work)
+    service.ensure_room()  # full: refuse before reading the upload
+    deadline = service.deadline(started)
+    async with within(deadline):  # a slow upload is answered 504 too
+        data = await read_image(request, service.settings.max_upload_bytes)
+    prob = await while_connected(request.receive, service.predict(data, tta, deadline))
     return Prediction(
         **_scores(service, prob), tta=tta, model=service.model_ref, latency_ms=_elapsed_ms(started)
     )
@@ -101,15 +112,17 @@ async def _batch_item(
     "/predict/batch",
     summary="Classify many person crops (e.g. every person in a frame)",
     response_model=BatchResponse,
-    responses=error_responses(401, 413, 415, 422, 503),
+    responses=error_responses(401, 413, 415, 422, 503, 504),
     openapi_extra=_MANY_IMAGES,
 )
 async def predict_batch(request: Request, service: ServiceDep, tta: TTA = False) -> BatchResponse:
     started = time.monotonic()
     service.ensure_ready()
+    service.ensure_room()
     s = service.settings
-    images = await read_images(request, s.max_upload_bytes, s.max_batch_items)
     deadline = service.deadline(started)
+    async with within(deadline):
+        images = await read_images(request, s.max_upload_bytes, s.max_batch_items)
     work = asyncio.gather(
         *(_batch_item(service, i, d, tta, deadline) for i, d in enumerate(images))
     )

@@ -29,8 +29,6 @@ def _stopped(signum: int, frame: FrameType | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so that the other commands never load the web stack.
-    import uvicorn
-
     from app.settings import Settings
 
     try:
@@ -41,17 +39,11 @@ def run(args: argparse.Namespace) -> int:
         raise GenNetError(f"invalid setting {name}: {first['msg']}") from None
     # Fail before uvicorn starts, with the CLI's one-line error, if the checkpoint is bad.
     read_meta(settings.model_path)
-    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the handler it found: make
+    from app.server import serve  # after the checks: importing app.main builds its module-level app
+
+    # The server drains on SIGTERM/SIGINT, then re-raises the signal to the handler it found: make
     # that a clean exit (status 0) instead of death by signal or a KeyboardInterrupt traceback.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _stopped)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,  # the app logs each request itself, with its request ID
-        server_header=False,
-    )
+    serve(settings, args.host or settings.host, args.port or settings.port)
     return 0

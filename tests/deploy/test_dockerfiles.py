@@ -147,7 +147,7 @@ def test_copied_files_exist_and_are_in_the_build_context(path: str) -> None:
     for inst, args in dockerfile_instructions(ROOT / path):
         if inst != "COPY" or args.startswith("--from"):
             continue
-        for source in args.split()[:-1]:
+        for source in [arg for arg in args.split()[:-1] if not arg.startswith("--")]:  # flags
             assert dockerignore_allows(source), f"{source} is excluded by .dockerignore"
             # The shipped model is produced by training (make train, make export).
             if not source.startswith("model_store/"):

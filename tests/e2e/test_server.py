@@ -54,10 +54,25 @@ def test_uvicorn_serves_real_crops(
     assert gauge(metrics, "gennet_ready") == 1
 
 
+async def _probe_readiness(base: str, proc: subprocess.Popen) -> list[int | str]:
+    """GET /health/ready on a new connection every 10 ms until the process exits."""
+    seen: list[int | str] = []
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=base, timeout=2, limits=fresh) as client:
+        while proc.poll() is None:
+            try:
+                seen.append((await client.get("/health/ready")).status_code)
+            except httpx.TransportError:
+                seen.append("refused")
+            await asyncio.sleep(0.01)
+    return seen
+
+
 async def _post_all(
     base: str, crops: list[bytes], proc: subprocess.Popen, log: Path
-) -> list[httpx.Response]:
-    """Send every crop at once, SIGTERM the server once all are accepted, collect answers."""
+) -> tuple[list[httpx.Response], list[int | str], float]:
+    """Send every crop at once, SIGTERM the server once all are accepted, collect answers,
+    readiness probes from the signal on, and the seconds from the signal to the exit."""
     limits = httpx.Limits(max_connections=len(crops) + 1)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
         tasks = [
@@ -73,8 +88,12 @@ async def _post_all(
             assert time.monotonic() < stop, log.read_text()
             await asyncio.sleep(0.005)
         proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
         assert answered < len(crops), "no request was in flight at SIGTERM"
-        return list(await asyncio.gather(*tasks))
+        probes = asyncio.create_task(_probe_readiness(base, proc))
+        answers = list(await asyncio.gather(*tasks))
+        readiness = await probes
+        return answers, readiness, time.monotonic() - signalled
 
 
 def test_sigterm_under_load_loses_no_accepted_request(
@@ -90,10 +109,14 @@ def test_sigterm_under_load_loses_no_accepted_request(
     log = tmp_path / "log"
     crops = real_crops * 2
     with serving(["-m", "gennet.cli", "serve"], env, log) as proc:
-        answers = asyncio.run(_post_all(f"http://127.0.0.1:{env['GENNET_PORT']}", crops, proc, log))
+        base = f"http://127.0.0.1:{env['GENNET_PORT']}"
+        answers, readiness, drained_s = asyncio.run(_post_all(base, crops, proc, log))
         assert proc.wait(timeout=60) == 0, log.read_text()
-    assert [r.status_code for r in answers] == [200] * len(crops)
+    assert [r.status_code for r in answers] == [200] * len(crops)  # zero lost
     assert all("server" not in r.headers for r in answers)
+    # Not ready from the signal on: 503 while draining, then refused once the listener closes.
+    assert readiness and 200 not in readiness, readiness
+    assert drained_s < 30  # terminationGracePeriodSeconds in deploy/k8s
 
 
 def test_corrupt_checkpoint_exits_non_zero_with_one_line(tmp_path: Path) -> None:
