@@ -19,7 +19,7 @@ import target
 from aio import run
 from crops import REPO, load_crops, payloads
 from loadgen import Payload, closed_loop, open_loop
-from stats import fmt, markdown_table, verdict
+from stats import fmt, markdown_table, verdict, write_json
 
 RECOVERED = 1.2  # probe p50 within 20 % of the light-load p50
 PROBE_S = 1.0
@@ -169,9 +169,7 @@ def main() -> None:
         "checkpoint": str(args.checkpoint),
     }
     print(report(result))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    print(f"\nJSON: {args.json}")
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

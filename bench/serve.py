@@ -20,7 +20,7 @@ import target
 from aio import run
 from crops import REPO, load_crops, payloads
 from loadgen import Payload, closed_loop
-from stats import markdown_table, verdict
+from stats import markdown_table, verdict, write_json
 
 PLAIN_APP = "bench.plain_fastapi:app"
 
@@ -227,9 +227,7 @@ def main() -> None:
     if args.device == "cpu":
         result["servers"]["plain FastAPI"] = bench_server(PLAIN_APP, env, args, items)
     print(report(result))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    print(f"\nJSON: {args.json}")
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Percentiles and markdown tables shared by the benchmark scripts."""
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -31,3 +33,10 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
 
 def verdict(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
+
+
+def write_json(path: Path, result: dict) -> None:
+    """Write a benchmark's result as JSON and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"\nJSON: {path}")

@@ -28,6 +28,21 @@ class AugmentConfig:
     erase: float = 0.5
     erase_area: tuple[float, float] = (0.02, 0.25)
 
+    @classmethod
+    def disabled(cls) -> "AugmentConfig":
+        """Every transform off: the batch comes out as the input, only rescaled to [0, 1]."""
+        return cls(
+            flip=0.0,
+            max_translate=0.0,
+            scale_range=(1.0, 1.0),
+            brightness=0.0,
+            contrast=0.0,
+            saturation=0.0,
+            grayscale=0.0,
+            low_resolution=0.0,
+            erase=0.0,
+        )
+
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> Tensor:
     return torch.rand(n, generator=generator) * (high - low) + low

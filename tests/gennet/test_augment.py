@@ -6,17 +6,7 @@ import torch
 
 from gennet.data.augment import AugmentConfig, augment_batch
 
-NONE = AugmentConfig(
-    flip=0.0,
-    max_translate=0.0,
-    scale_range=(1.0, 1.0),
-    brightness=0.0,
-    contrast=0.0,
-    saturation=0.0,
-    grayscale=0.0,
-    low_resolution=0.0,
-    erase=0.0,
-)
+NONE = AugmentConfig.disabled()
 
 
 def _images(n: int = 4) -> torch.Tensor:

@@ -16,17 +16,7 @@ from gennet.data.manifest import Sample
 from gennet.train.config import TrainConfig
 from gennet.train.trainer import train
 
-NO_AUGMENTATION = AugmentConfig(
-    flip=0.0,
-    max_translate=0.0,
-    scale_range=(1.0, 1.0),
-    brightness=0.0,
-    contrast=0.0,
-    saturation=0.0,
-    grayscale=0.0,
-    low_resolution=0.0,
-    erase=0.0,
-)
+NO_AUGMENTATION = AugmentConfig.disabled()
 
 
 def _balanced(samples: list[Sample], split: str, n: int) -> list[Sample]:
