@@ -13,12 +13,30 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 180
+# PyTorch eager on one CPU thread: a real runtime slow enough to keep requests in flight.
+SLOW_TORCH = {
+    "GENNET_RUNTIME": "torch",
+    "GENNET_DEVICE": "cpu",
+    "GENNET_REQUEST_TIMEOUT_MS": "60000",
+}
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def service_env(checkpoint: Path, **extra: str) -> dict[str, str]:
+    """Settings of a test service on a free port; ``extra`` overrides them."""
+    return {
+        "GENNET_MODEL_PATH": str(checkpoint),
+        "GENNET_PORT": str(free_port()),
+        "GENNET_MAX_BATCH_SIZE": "4",
+        "GENNET_THREADS": "1",
+        "GENNET_LOG_LEVEL": "WARNING",
+        **extra,
+    }
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_process import run, serving
-from test_server import service_env
+from server_process import SLOW_TORCH, run, service_env, serving
 
 from gennet.checkpoint import CheckpointMeta, save_checkpoint
 from gennet.models import create_model
@@ -94,15 +93,13 @@ def marked_png() -> bytes:
 def test_disconnects_are_quiet_and_json_logs_hold_no_image_bytes(
     checkpoint_path: Path, real_crops: list[bytes], tmp_path: Path
 ) -> None:
-    # PyTorch eager on one thread, one crop per batch: slow enough to keep a queue.
+    # One crop per batch on the slow runtime: enough to keep a queue.
     env = service_env(
         checkpoint_path,
-        GENNET_RUNTIME="torch",
-        GENNET_DEVICE="cpu",
+        **SLOW_TORCH,
         GENNET_MAX_BATCH_SIZE="1",
         GENNET_LOG_JSON="true",
         GENNET_LOG_LEVEL="INFO",
-        GENNET_REQUEST_TIMEOUT_MS="60000",
     )
     port, log = int(env["GENNET_PORT"]), tmp_path / "log"
     with serving(["-m", "gennet.cli", "serve"], env, log) as proc:

@@ -9,22 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_process import free_port, run, serving
+from server_process import SLOW_TORCH, run, service_env, serving
 
 pytestmark = pytest.mark.slow
 
 JPEG = {"Content-Type": "image/jpeg"}
-
-
-def service_env(checkpoint: Path, **extra: str) -> dict[str, str]:
-    return {
-        "GENNET_MODEL_PATH": str(checkpoint),
-        "GENNET_PORT": str(free_port()),
-        "GENNET_MAX_BATCH_SIZE": "4",
-        "GENNET_THREADS": "1",
-        "GENNET_LOG_LEVEL": "WARNING",
-        **extra,
-    }
 
 
 def gauge(metrics: str, name: str) -> float:
@@ -99,13 +88,7 @@ async def _post_all(
 def test_sigterm_under_load_loses_no_accepted_request(
     checkpoint_path: Path, real_crops: list[bytes], tmp_path: Path
 ) -> None:
-    # PyTorch eager on one CPU thread: a real runtime slow enough to have requests in flight.
-    env = service_env(
-        checkpoint_path,
-        GENNET_RUNTIME="torch",
-        GENNET_DEVICE="cpu",
-        GENNET_REQUEST_TIMEOUT_MS="60000",
-    )
+    env = service_env(checkpoint_path, **SLOW_TORCH)
     log = tmp_path / "log"
     crops = real_crops * 2
     with serving(["-m", "gennet.cli", "serve"], env, log) as proc:
