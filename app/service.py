@@ -14,6 +14,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import numpy as np
+
 from app.batcher import MicroBatcher
 from app.errors import DeadlineExceededError, NotReadyError, QueueFullError
 from app.metrics import Metrics
@@ -126,6 +128,22 @@ class Service:
             async with within(deadline):
                 array = await self._decoder(data)
                 prob = await self._batcher.submit(array, tta, deadline)
+        finally:
+            self._admitted -= 1
+        self.metrics.predicted(self.label(prob), prob)
+        return prob
+
+    async def predict_array(self, array: np.ndarray, tta: bool, deadline: float) -> float:
+        """P(male) of one preprocessed float32 (3, H, W) crop (callers that preprocess themselves).
+
+        The same admission, deadline, batcher and metrics as :meth:`predict`, without decoding.
+        """
+        if self._batcher is None:
+            raise NotReadyError()
+        self.ensure_room()
+        self._admitted += 1
+        try:
+            prob = await self._batcher.submit(array, tta, deadline)
         finally:
             self._admitted -= 1
         self.metrics.predicted(self.label(prob), prob)
