@@ -1,13 +1,13 @@
-"""The ``gennet`` command line: train, evaluate, info, export, predict, serve."""
+"""The ``gennet`` command line: train, loso, evaluate, calibrate, info, export, predict, serve."""
 
 import argparse
 import sys
 from collections.abc import Sequence
 
-from gennet.commands import evaluate, export, info, predict, serve, train
+from gennet.commands import calibrate, evaluate, export, info, loso, predict, serve, train
 from gennet.errors import GenNetError
 
-COMMANDS = (train, evaluate, info, export, predict, serve)
+COMMANDS = (train, loso, evaluate, calibrate, info, export, predict, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,3 +23,11 @@ class ImageTooLargeError(GenNetError):
 
 class UnknownModelError(GenNetError):
     """No architecture is registered under the requested name."""
+
+
+class CalibrationError(GenNetError):
+    """A calibration file is missing, malformed or made for other weights."""
+
+
+class ConfigError(GenNetError):
+    """A training recipe (params.yaml, --set) has an unknown key or an invalid value."""

@@ -6,7 +6,7 @@ decision threshold is the checkpoint's own, so the figures are what the service 
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,26 @@ def add_parser(subparsers: Any) -> None:
         "--batch-size", type=positive_int, default=64, help="crops per forward pass"
     )
     parser.set_defaults(handler=run)
+
+
+class Scoring(NamedTuple):
+    """A checkpoint and the decoded crops of a manifest's split, ready to score."""
+
+    checkpoint: Path
+    meta: CheckpointMeta
+    predictor: Predictor
+    samples: list[Sample]
+    images: np.ndarray
+
+
+def load_scoring(data: Path, split: str, checkpoint: Path | None) -> Scoring:
+    """Load the checkpoint (default: GENNET_MODEL_PATH or model_store) and decode the split's
+    crops by the serving path; shared by ``evaluate`` and ``calibrate``."""
+    checkpoint = checkpoint or default_checkpoint_path()
+    model, meta = load_checkpoint(checkpoint)
+    samples = select(read_manifest(data), split)
+    images = decode_files([s.path for s in samples], meta.preprocess_spec)
+    return Scoring(checkpoint, meta, TorchPredictor(model, "cpu"), samples, images)
 
 
 def tta_effect(without: dict[str, Any], with_tta: dict[str, Any]) -> dict[str, Any]:
@@ -65,13 +85,10 @@ def evaluate(
 
 
 def run(args: argparse.Namespace) -> int:
-    checkpoint = args.checkpoint or default_checkpoint_path()
-    model, meta = load_checkpoint(checkpoint)
-    samples = select(read_manifest(args.data), args.split)
-    images = decode_files([s.path for s in samples], meta.preprocess_spec)
-    report, probs = evaluate(
-        samples, images, TorchPredictor(model, "cpu"), meta, args.tta, args.batch_size
+    checkpoint, meta, predictor, samples, images = load_scoring(
+        args.data, args.split, args.checkpoint
     )
+    report, probs = evaluate(samples, images, predictor, meta, args.tta, args.batch_size)
     report["run"] = {
         "checkpoint": str(checkpoint),
         "arch": meta.arch,

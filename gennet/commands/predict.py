@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from gennet.checkpoint import default_checkpoint_path, load_checkpoint
 from gennet.commands.common import decode_files, make_dir, os_reason, read_image_bytes, to_json
+from gennet.decision import decide_with_probability
 from gennet.errors import GenNetError
 from gennet.inference import TorchPredictor, predict_images
 from gennet.preprocess import load_rgb
@@ -25,11 +26,6 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--annotate", type=Path, metavar="DIR", help="write labelled copies here")
     parser.set_defaults(handler=run)
-
-
-def _label(prob_male: float, threshold: float) -> tuple[str, float]:
-    """The predicted class and the probability of that class."""
-    return ("male", prob_male) if prob_male >= threshold else ("female", 1.0 - prob_male)
 
 
 def annotate(image: Image.Image, label: str, probability: float) -> Image.Image:
@@ -66,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = make_dir(args.annotate) if args.annotate is not None else None
     rows = []
     for path, prob_male in zip(args.images, probs.tolist(), strict=True):
-        label, probability = _label(prob_male, meta.threshold)
+        label, probability = decide_with_probability(prob_male, meta.threshold, meta.class_names)
         row = {
             "image": str(path),
             "label": label,

@@ -3,8 +3,19 @@
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-CLASS_NAMES = ("male", "female")
+from gennet.decision import CLASS_NAMES, is_positive
+
+__all__ = [
+    "CLASS_NAMES",
+    "best_threshold",
+    "classification_metrics",
+    "confusion",
+    "macro_f1_curve",
+    "roc_auc",
+]
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 
 def confusion(targets: np.ndarray, predicted_male: np.ndarray) -> list[list[int]]:
@@ -38,11 +49,14 @@ def roc_auc(targets: np.ndarray, scores: np.ndarray) -> float:
 
 
 def classification_metrics(
-    targets: np.ndarray, prob_male: np.ndarray, threshold: float = 0.5
+    targets: np.ndarray, prob_male: np.ndarray, threshold: ArrayLike = 0.5
 ) -> dict[str, Any]:
-    """n, accuracy, per-class precision/recall/F1, macro-F1, confusion and ROC AUC."""
+    """n, accuracy, per-class precision/recall/F1, macro-F1, confusion and ROC AUC.
+
+    ``threshold`` is one value, or one per crop (per-camera thresholds); it is reported as given.
+    """
     targets = np.asarray(targets).astype(int)
-    predicted_male = np.asarray(prob_male) >= threshold
+    predicted_male = is_positive(prob_male, threshold)
     matrix = confusion(targets, predicted_male)
     precision, recall, f1 = {}, {}, {}
     for i, name in enumerate(CLASS_NAMES):
@@ -66,8 +80,32 @@ def classification_metrics(
     }
 
 
+def macro_f1_curve(targets: np.ndarray, prob_male: np.ndarray, thresholds: ArrayLike) -> np.ndarray:
+    """Macro-F1 at each of ``thresholds`` (vectorised; the same figures as
+    :func:`classification_metrics`, in O((n + k) log n))."""
+    targets = np.asarray(targets).astype(bool)
+    prob_male = np.asarray(prob_male)
+    scores, male_scores = np.sort(prob_male), np.sort(prob_male[targets])
+    # compare in the scores' precision, as ``prob >= threshold`` does with a Python float
+    cuts = np.asarray(thresholds, dtype=scores.dtype if scores.dtype.kind == "f" else None)
+    # crops at or above each threshold are called male (the decision rule): count them
+    called = len(scores) - np.searchsorted(scores, cuts, side="left")
+    tp = len(male_scores) - np.searchsorted(male_scores, cuts, side="left")
+    fp = called - tp
+    fn = len(male_scores) - tp
+    tn = len(scores) - len(male_scores) - fp
+    return (_f1(tp, tp + fp, tp + fn) + _f1(tn, tn + fn, tn + fp)) / 2
+
+
+def _f1(tp: np.ndarray, predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """F1 per entry, 0 where undefined, with the arithmetic of :func:`classification_metrics`."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+        recall = np.where(actual > 0, tp / np.maximum(actual, 1), 0.0)
+        total = precision + recall
+        return np.where(total > 0, 2 * precision * recall / np.where(total > 0, total, 1), 0.0)
+
+
 def best_threshold(targets: np.ndarray, prob_male: np.ndarray) -> float:
-    """The decision threshold that maximises macro-F1 (searched on a 0.01 grid)."""
-    grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
-    scores = [classification_metrics(targets, prob_male, float(t))["macro_f1"] for t in grid]
-    return float(grid[int(np.argmax(scores))])
+    """The decision threshold that maximises macro-F1 (searched on a 0.01 grid, lowest on ties)."""
+    return float(THRESHOLD_GRID[int(np.argmax(macro_f1_curve(targets, prob_male, THRESHOLD_GRID)))])

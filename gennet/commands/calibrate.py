@@ -1,0 +1,131 @@
+"""``gennet calibrate``: fit a decision threshold per camera (or source) and write the JSON file.
+
+The crops are scored exactly as ``gennet evaluate`` scores them (the serving path, no TTA); the
+service then applies the file's thresholds with ``?camera=`` (see :mod:`gennet.calibration`).
+"""
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gennet.calibration import Calibration, fit_calibration
+from gennet.commands.common import positive_int, write_text
+from gennet.commands.evaluate import load_scoring
+from gennet.data.manifest import Sample
+from gennet.errors import ManifestError
+from gennet.evaluate.metrics import classification_metrics
+from gennet.inference import predict_images
+
+
+def share(text: str) -> float:
+    """argparse type: a male share within [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not within [0, 1]")
+    return value
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "calibrate", help="fit a decision threshold per camera and write a calibration file"
+    )
+    parser.add_argument("--data", type=Path, required=True, help="data folder with manifest.csv")
+    parser.add_argument("--split", default="all", help="split to fit on (default: every row)")
+    parser.add_argument(
+        "--by",
+        choices=("camera", "source"),
+        default="camera",
+        help="group by the camera column (falling back to source where empty), or by source",
+    )
+    parser.add_argument("--checkpoint", type=Path, help="default: GENNET_MODEL_PATH or model_store")
+    parser.add_argument(
+        "--male-share",
+        type=share,
+        metavar="S",
+        help="no labels: put each group's threshold where a share S of its crops is male",
+    )
+    parser.add_argument(
+        "--min-per-label",
+        type=positive_int,
+        default=10,
+        help="fewer crops of either label keep the default threshold (by share: 2x this in all)",
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="crops per pass")
+    parser.add_argument("--out", type=Path, required=True, help="calibration JSON to write")
+    parser.set_defaults(handler=run)
+
+
+def group_key(sample: Sample, by: str) -> str:
+    """The group of a crop: its camera (else its source), or its source."""
+    return (sample.camera or sample.source) if by == "camera" else sample.source
+
+
+def group_indices(samples: list[Sample], by: str) -> dict[str, np.ndarray]:
+    keys = np.array([group_key(s, by) for s in samples])
+    unnamed = int(np.sum(keys == ""))
+    if unnamed:
+        what = "a camera or a source" if by == "camera" else "a source"
+        raise ManifestError(f"{unnamed} row(s) have neither {what} to group by")
+    return {key: np.flatnonzero(keys == key) for key in sorted(set(keys.tolist()))}
+
+
+def _f1(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def format_table(calibration: Calibration, pooled: tuple[float, float] | None) -> str:
+    """One line per group (threshold, counts, macro-F1 before and after) and the pooled figures."""
+    width = max([5, *(len(name) for name in calibration.groups)]) + 2
+    lines = [
+        f"{'group':<{width}}{'n':>6}{'male':>6}{'female':>7}{'threshold':>11}"
+        f"{'F1 before':>11}{'F1 after':>10}  note"
+    ]
+    for name, group in calibration.groups.items():
+        lines.append(
+            f"{name:<{width}}{group.n or 0:>6}{group.n_male:>6}{group.n_female:>7}"
+            f"{group.threshold:>11.4f}{_f1(group.macro_f1_before):>11}"
+            f"{_f1(group.macro_f1_after):>10}  {group.note or ''}".rstrip()
+        )
+    if pooled is not None:
+        lines.append(
+            f"pooled macro-F1: {pooled[0]:.4f} at the default threshold "
+            f"{calibration.default_threshold:.4f}, {pooled[1]:.4f} with these thresholds"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    checkpoint, meta, predictor, samples, images = load_scoring(
+        args.data, args.split, args.checkpoint
+    )
+    probs = predict_images(predictor, images, meta.preprocess_spec, batch_size=args.batch_size)
+    targets = np.array([s.target for s in samples])
+    groups = group_indices(samples, args.by)
+    # By share, the threshold never sees a label: labels only feed the before/after figures.
+    calibration = fit_calibration(
+        {name: (probs[rows], targets[rows]) for name, rows in groups.items()},
+        weights_sha256=meta.weights_sha256,
+        default_threshold=meta.threshold,
+        by=args.by,
+        male_share=args.male_share,
+        min_per_label=args.min_per_label,
+    )
+    per_crop = np.empty(len(samples))
+    for name, rows in groups.items():
+        per_crop[rows] = calibration.threshold_for(name)
+    pooled = None
+    if 0 < targets.sum() < len(targets):
+        pooled = (
+            classification_metrics(targets, probs, meta.threshold)["macro_f1"],
+            classification_metrics(targets, probs, per_crop)["macro_f1"],
+        )
+    print(f"calibration of {checkpoint} on {args.data} (split {args.split}, by {args.by})")
+    print(format_table(calibration, pooled), end="")
+    write_text(args.out, calibration.to_json())
+    print(f"wrote {args.out}")
+    return 0
