@@ -13,7 +13,7 @@ from app.deps import ApiKey
 from app.errors import StartupError
 from app.logging import configure_logging
 from app.middleware import OneLineStartupFailure, RequestContextMiddleware
-from app.routes import health, metrics, model, predict
+from app.routes import demo, health, metrics, model, predict, v2
 from app.runtime import RuntimeBuilder, build_runtime
 from app.service import Service
 from app.settings import Settings
@@ -52,17 +52,21 @@ def create_app(
         description=DESCRIPTION,
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # app.routes.demo serves /docs with Swagger UI from app/static
+        redoc_url=None,
     )
     app.state.service = service
     # The key check is mounted only when a key is set, so /docs declares security exactly then.
     protected = [ApiKey] if settings.api_key is not None else []
-    for module in (predict, model):
-        app.include_router(module.router, dependencies=protected)
-    for module in (health, metrics):
-        app.include_router(module.router)
+    for router in (predict.router, model.router, v2.models):
+        app.include_router(router, dependencies=protected)
+    for router in (health.router, metrics.router, v2.router):
+        app.include_router(router)
+    demo.install(app)
     app.openapi = _openapi_with_limits(app, settings)  # type: ignore[method-assign]
     handlers.install(app)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics)
+    app.add_middleware(v2.ProtocolErrors)  # outside, so it reshapes every /v2 error
     app.add_middleware(OneLineStartupFailure)
     return app
 

@@ -1,0 +1,341 @@
+"""Open Inference Protocol (KServe v2) REST routes: a second thin protocol over the same service.
+
+Requests take the same path as ``/predict``: readiness and admission, the request deadline, the
+byte cap on the body, ``Service.predict`` / ``Service.predict_array`` (so the micro-batcher batches
+the elements of a tensor with everything else in flight), the metrics and the API key. Errors come
+from the app's one error table (``app.handlers``); :class:`ProtocolErrors` only reshapes their body
+to the protocol's ``{"error": "..."}`` on ``/v2`` paths.
+"""
+
+import asyncio
+import functools
+import inspect
+import json
+import time
+from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import v2_protocol as oip
+from app.deps import ServiceDep
+from app.disconnect import while_connected
+from app.errors import UnsupportedMediaTypeError
+from app.service import Service, within
+from app.uploads import read_body
+
+PREFIX = "/v2"
+_TAG = "open inference protocol"
+_PARSE_IN_THREAD_BYTES = 64 * 1024  # a large JSON tensor would hold the event loop for ms
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": oip.ErrorBody, "description": _ERROR_TEXT[s]} for s in statuses}
+
+
+_ERROR_TEXT = {
+    400: "Malformed inference request (shape, datatype, data, parameters) or undecodable image.",
+    401: "An API key is configured and was missing or wrong.",
+    404: "No such model or version.",
+    413: "Body over GENNET_MAX_UPLOAD_BYTES, or an image over GENNET_MAX_IMAGE_PIXELS.",
+    415: "Compressed request body (Content-Encoding): send it uncompressed.",
+    500: "The model failed on this request's batch.",
+    503: "Overloaded (see Retry-After), or not ready (starting or draining).",
+    504: "Not answered within GENNET_REQUEST_TIMEOUT_MS.",
+}
+
+# Open like /health: probes and discovery.
+router = APIRouter(prefix=PREFIX, tags=[_TAG])
+# Behind the API key like /predict and /model.
+models = APIRouter(prefix=PREFIX, tags=[_TAG])
+
+
+def _server_version() -> str:
+    try:
+        return version("gennet")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+@router.get("", summary="Server metadata", response_model=oip.ServerMetadata)
+async def server_metadata() -> dict[str, Any]:
+    return oip.server_metadata(_server_version())
+
+
+@router.get("/health/live", summary="The server is live", response_model=oip.Live)
+async def live() -> oip.Live:
+    return oip.Live(live=True)
+
+
+@router.get(
+    "/health/ready",
+    summary="The server is ready for inference",
+    response_model=oip.Ready,
+    responses={503: {"model": oip.Ready, "description": "Starting or draining."}},
+)
+async def ready(service: ServiceDep) -> JSONResponse:
+    is_ready = service.state == "ready"
+    return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
+
+
+def _versioned(path: str) -> tuple[str, str]:
+    return (
+        f"/models/{{model_name}}{path}",
+        f"/models/{{model_name}}/versions/{{model_version}}{path}",
+    )
+
+
+def _both(
+    attach: Callable[..., Callable[[Callable[..., Any]], Any]], path: str, **kwargs: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register an endpoint on the model's path and on its /versions/{v} path."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        plain, versioned = _versioned(path)
+        attach(plain, **kwargs)(_without_version(endpoint))
+        attach(versioned, **kwargs)(endpoint)
+        return endpoint
+
+    return register
+
+
+def _without_version(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint`` with ``model_version`` fixed to None, so FastAPI sees no such parameter."""
+    signature = inspect.signature(endpoint)
+
+    @functools.wraps(endpoint)
+    async def plain(**kwargs: Any) -> Any:
+        return await endpoint(model_version=None, **kwargs)
+
+    params = [p for p in signature.parameters.values() if p.name != "model_version"]
+    plain.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    return plain
+
+
+@_both(
+    router.get,
+    "/ready",
+    summary="The model is ready for inference",
+    response_model=oip.ModelReady,
+    responses={503: {"model": oip.Ready, "description": "Starting or draining."}, **_errors(404)},
+)
+async def model_ready(service: ServiceDep, model_name: str, model_version: str | None) -> Response:
+    if service.state == "starting":  # the model (and so its name) is not known yet
+        return JSONResponse({"ready": False}, status_code=503)
+    oip.check_model(service.runtime.meta, model_name, model_version)
+    is_ready = service.state == "ready"
+    body = oip.ModelReady(name=model_name, ready=is_ready).model_dump()
+    return JSONResponse(body, status_code=200 if is_ready else 503)
+
+
+@_both(
+    models.get,
+    "",
+    summary="Model metadata: inputs, outputs, threshold, normalisation",
+    response_model=oip.ModelMetadata,
+    responses=_errors(401, 404, 503),
+)
+async def model_metadata(
+    service: ServiceDep, model_name: str, model_version: str | None
+) -> dict[str, Any]:
+    runtime = service.runtime
+    oip.check_model(runtime.meta, model_name, model_version)
+    return oip.model_metadata(runtime.meta, runtime.kind)
+
+
+_TENSOR_DOC = {
+    "type": "object",
+    "required": ["name", "datatype", "shape"],
+    "properties": {
+        "name": {"type": "string", "enum": [oip.ENCODED, oip.PREPROCESSED]},
+        "datatype": {"type": "string", "enum": ["BYTES", "FP32"]},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "data": {"type": "array", "description": "base64 strings (BYTES) or numbers (FP32)"},
+        "parameters": {"type": "object"},
+    },
+}
+_INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            f"One input: {oip.ENCODED} (BYTES [N], base64 strings in JSON) or {oip.PREPROCESSED} "
+            "(FP32 [N, 3, H, W]). With the binary tensor data extension, the JSON header is "
+            f"followed by raw tensors and its length is sent in {oip.BINARY_HEADER}."
+        ),
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "parameters": {
+                            "type": "object",
+                            "properties": {
+                                "tta": {"type": "boolean"},
+                                "binary_data_output": {"type": "boolean"},
+                                "camera": {"type": "string", "minLength": 1, "maxLength": 128},
+                            },
+                        },
+                        "inputs": {
+                            "type": "array",
+                            "items": _TENSOR_DOC,
+                            "minItems": 1,
+                            "maxItems": 1,
+                        },
+                        "outputs": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {"type": "string", "enum": list(oip.OUTPUTS)},
+                                    "parameters": {
+                                        "type": "object",
+                                        "properties": {"binary_data": {"type": "boolean"}},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    "parameters": [
+        {
+            "name": oip.BINARY_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "Length of the JSON header when binary tensor data follows it.",
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    ],
+}
+_BINARY_ANSWER = {
+    200: {
+        "description": (
+            f"The outputs; when any is binary, {oip.BINARY_HEADER} gives the JSON header's length"
+        ),
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@_both(
+    models.post,
+    "/infer",
+    summary="Classify person crops (BYTES or FP32 tensor, JSON or binary data)",
+    response_model=oip.InferResponse,
+    responses={**_BINARY_ANSWER, **_errors(400, 401, 404, 413, 415, 500, 503, 504)},
+    openapi_extra=_INFER_BODY,
+)
+async def infer(
+    request: Request, service: ServiceDep, model_name: str, model_version: str | None
+) -> Response:
+    started = time.monotonic()
+    service.ensure_ready()
+    meta = service.runtime.meta
+    oip.check_model(meta, model_name, model_version)
+    if request.headers.get("content-encoding", "identity").lower() != "identity":
+        raise UnsupportedMediaTypeError("compressed request bodies are not supported")
+    service.ensure_room()  # full: refuse before reading the upload
+    deadline = service.deadline(started)
+    settings = service.settings
+    async with within(deadline):
+        body = await read_body(request, settings.max_upload_bytes)
+    parse = _parser(
+        body, request.headers.get(oip.BINARY_HEADER), meta.input_size, settings.max_batch_items
+    )
+    parsed = parse() if len(body) < _PARSE_IN_THREAD_BYTES else await asyncio.to_thread(parse)
+    probs = await while_connected(request.receive, _predict_all(service, parsed, deadline))
+    content, header_length = oip.encode_infer_response(
+        meta, parsed, probs, [service.label(p) for p in probs]
+    )
+    if header_length is None:
+        return Response(content, media_type="application/json")
+    headers = {oip.BINARY_HEADER: str(header_length)}
+    return Response(content, media_type="application/octet-stream", headers=headers)
+
+
+def _parser(
+    body: bytes, header_length: str | None, input_size: tuple[int, int], max_items: int
+) -> Callable[[], oip.InferRequest]:
+    return lambda: oip.parse_infer_request(body, header_length, input_size, max_items)
+
+
+async def _predict_all(service: Service, request: oip.InferRequest, deadline: float) -> list[float]:
+    """P(male) of every element, all submitted at once so that the batcher batches them.
+
+    The first failure answers the request; the other elements are cancelled, not left running.
+    """
+    calls: list[Awaitable[float]]
+    if request.images is not None:
+        calls = [service.predict(data, request.tta, deadline) for data in request.images]
+    else:
+        assert request.arrays is not None
+        calls = [service.predict_array(array, request.tta, deadline) for array in request.arrays]
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class ProtocolErrors:
+    """On ``/v2`` paths, answer errors as the protocol's ``{"error": "<message>"}``.
+
+    Status, headers (Retry-After, WWW-Authenticate) and metrics stay those of the app's error
+    handling, whatever raised the error (a route, the API key check, the router's 404/405, the
+    last-resort 500); only the body ``{"error": {"code", "message"}}`` becomes the message.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == PREFIX or path.startswith(PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        parts: list[bytes] = []
+
+        async def reshape(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            parts.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = protocol_error_body(b"".join(parts))
+            headers = MutableHeaders(raw=list(start["headers"]))
+            headers["content-length"] = str(len(body))
+            await send({**start, "headers": headers.raw})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, reshape)
+
+
+def protocol_error_body(body: bytes) -> bytes:
+    """``{"error": {"message": m, ...}}`` -> ``{"error": m}``; any other body unchanged."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return body
+    return json.dumps({"error": error["message"]}).encode()

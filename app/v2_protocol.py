@@ -1,0 +1,461 @@
+"""The Open Inference Protocol (KServe v2) REST messages of GenNet: no HTTP, no model.
+
+An inference request is a JSON document, or with the binary tensor data extension a JSON header of
+``Inference-Header-Content-Length`` bytes followed by the raw tensors of the inputs that declare a
+``binary_data_size``. GenNet takes exactly one input:
+
+- ``encoded_image``: BYTES ``[N]``, one encoded person crop per element (raw file bytes in binary
+  data, base64 strings in JSON, which cannot carry raw bytes);
+- ``preprocessed_image``: FP32 ``[N, 3, H, W]``, crops already resized and normalised as the model's
+  metadata says (little-endian in binary data).
+
+It answers ``prob_male`` (FP32 ``[N]``) and ``label`` (BYTES ``[N]``), each as JSON data or binary
+data as the request asks. Every malformed request raises :class:`ProtocolError` (400) with a message
+that says what to change.
+"""
+
+import base64
+import binascii
+import json
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from app.errors import ServiceError
+from gennet.checkpoint import CheckpointMeta
+
+BINARY_HEADER = "Inference-Header-Content-Length"
+ENCODED = "encoded_image"
+PREPROCESSED = "preprocessed_image"
+PROB_MALE = "prob_male"
+LABEL = "label"
+OUTPUTS = (PROB_MALE, LABEL)
+EXTENSIONS = ("binary_tensor_data",)
+_MAX_CAMERA_CHARS = 128
+
+
+class ProtocolError(ServiceError):
+    status, code = 400, "invalid_inference_request"
+    default_message = "invalid inference request"
+
+
+class ModelNotFoundError(ServiceError):
+    status, code = 404, "model_not_found"
+    default_message = "no such model or version"
+
+
+@dataclass(frozen=True)
+class RequestedOutput:
+    name: str
+    binary: bool
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A validated request: exactly one of ``images`` (encoded) or ``arrays`` (N, 3, H, W)."""
+
+    id: str | None
+    images: list[bytes] | None
+    arrays: np.ndarray | None
+    tta: bool
+    camera: str | None
+    outputs: tuple[RequestedOutput, ...]
+
+
+def check_model(meta: CheckpointMeta, name: str, version: str | None) -> None:
+    """404 unless ``name`` (and ``version``, when the path has one) is the served model."""
+    if name != meta.name:
+        raise ModelNotFoundError(
+            f"model {name!r} is not served here; this server serves {meta.name!r}"
+        )
+    if version is not None and version != meta.version:
+        raise ModelNotFoundError(
+            f"model {name!r} has no version {version!r}; the served version is {meta.version!r}"
+        )
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+def parse_infer_request(
+    body: bytes, header_length: str | None, input_size: tuple[int, int], max_items: int
+) -> InferRequest:
+    """Validate an inference request body (``header_length``: the binary extension's header)."""
+    header, binary = _split(body, header_length)
+    doc = _load_json(header)
+    params = _object(doc.get("parameters", {}), "request 'parameters'")
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1:
+        raise ProtocolError(
+            f"send exactly one input: {ENCODED!r} (BYTES [N]) or {PREPROCESSED!r} (FP32 [N, 3, H, W])"
+        )
+    tensor = _object(inputs[0], "an input")
+    data = _tensor_data(tensor, binary)
+    name, datatype = tensor.get("name"), tensor.get("datatype")
+    shape = _shape(tensor.get("shape"), name)
+    images: list[bytes] | None = None
+    arrays: np.ndarray | None = None
+    if name == ENCODED:
+        _expect_datatype(name, datatype, "BYTES")
+        images = _encoded_images(data, shape, max_items)
+    elif name == PREPROCESSED:
+        _expect_datatype(name, datatype, "FP32")
+        arrays = _preprocessed(data, shape, input_size, max_items)
+    else:
+        raise ProtocolError(
+            f"unknown input {name!r}; this model takes {ENCODED!r} or {PREPROCESSED!r}"
+        )
+    request_id = doc.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise ProtocolError("request 'id' must be a string")
+    return InferRequest(
+        id=request_id,
+        images=images,
+        arrays=arrays,
+        tta=_flag(params, "tta", "request parameter"),
+        camera=_camera(params.get("camera")),
+        outputs=_outputs(
+            doc.get("outputs"), _flag(params, "binary_data_output", "request parameter")
+        ),
+    )
+
+
+def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    if header_length is None:
+        return body, b""
+    text = header_length.strip()
+    if not text.isdigit() or int(text) > len(body):
+        raise ProtocolError(
+            f"{BINARY_HEADER} must be the JSON header's length in bytes, at most the body's "
+            f"{len(body)}; got {header_length[:40]!r}"
+        )
+    return body[: int(text)], body[int(text) :]
+
+
+def _load_json(header: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(header)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ProtocolError(
+            f"the request (or its JSON header, with {BINARY_HEADER}) is not valid JSON"
+        ) from None
+    return _object(doc, "the request")
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{what} must be a JSON object")
+    return value
+
+
+def _flag(params: dict[str, Any], key: str, what: str) -> bool:
+    value = params.get(key, False)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"{what} {key!r} must be true or false")
+    return value
+
+
+def _camera(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_CAMERA_CHARS:
+        raise ProtocolError(
+            f"request parameter 'camera' must be a string of 1 to {_MAX_CAMERA_CHARS} characters"
+        )
+    return value
+
+
+def _expect_datatype(name: str, datatype: Any, expected: str) -> None:
+    if datatype != expected:
+        raise ProtocolError(f"input {name!r} must have datatype {expected}; got {datatype!r}")
+
+
+def _shape(value: Any, name: Any) -> list[int]:
+    if not isinstance(value, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value
+    ):
+        raise ProtocolError(f"input {name!r}: 'shape' must be a list of non-negative integers")
+    return value
+
+
+def _tensor_data(tensor: dict[str, Any], binary: bytes) -> Any:
+    """The JSON ``data``, or the bytes after the header for a binary input (which must be all)."""
+    params = _object(tensor.get("parameters", {}), "input 'parameters'")
+    size = params.get("binary_data_size")
+    if size is None:
+        if binary:
+            raise ProtocolError(
+                f"{len(binary)} bytes follow the JSON header but no input declares a binary_data_size"
+            )
+        if "data" not in tensor:
+            raise ProtocolError(
+                "an input needs 'data', or parameters.binary_data_size with binary data"
+            )
+        return tensor["data"]
+    if "data" in tensor:
+        raise ProtocolError("an input has both 'data' and a binary_data_size; send one")
+    if not isinstance(size, int) or isinstance(size, bool) or size != len(binary):
+        raise ProtocolError(
+            f"binary_data_size is {size!r} but {len(binary)} bytes follow the JSON header "
+            f"({BINARY_HEADER})"
+        )
+    return binary
+
+
+def _count(shape: list[int], name: str, max_items: int) -> int:
+    count = shape[0] if shape else 0
+    if not 1 <= count <= max_items:
+        raise ProtocolError(f"input {name!r}: send 1 to {max_items} crops per request; got {count}")
+    return count
+
+
+def _encoded_images(data: Any, shape: list[int], max_items: int) -> list[bytes]:
+    if len(shape) != 1:
+        raise ProtocolError(
+            f"input {ENCODED!r} must have shape [N] (one crop per element); got {shape}"
+        )
+    count = _count(shape, ENCODED, max_items)
+    images = _split_bytes(data) if isinstance(data, bytes) else _base64_strings(data)
+    if len(images) != count:
+        raise ProtocolError(
+            f"input {ENCODED!r}: shape says {count} elements, the data has {len(images)}"
+        )
+    return images
+
+
+def _split_bytes(raw: bytes) -> list[bytes]:
+    """BYTES binary data: each element is a 4-byte little-endian length, then that many bytes."""
+    elements: list[bytes] = []
+    offset = 0
+    while offset < len(raw):
+        if offset + 4 > len(raw):
+            raise ProtocolError(f"binary {ENCODED!r}: truncated element length at byte {offset}")
+        (length,) = struct.unpack_from("<I", raw, offset)
+        offset += 4
+        if offset + length > len(raw):
+            raise ProtocolError(
+                f"binary {ENCODED!r}: element {len(elements)} declares {length} bytes, "
+                f"{len(raw) - offset} remain"
+            )
+        elements.append(raw[offset : offset + length])
+        offset += length
+    return elements
+
+
+def _base64_strings(data: Any) -> list[bytes]:
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise ProtocolError(f"JSON {ENCODED!r} data must be a list of base64 strings")
+    try:
+        return [base64.b64decode(item, validate=True) for item in data]
+    except (binascii.Error, ValueError):
+        raise ProtocolError(
+            f"JSON {ENCODED!r} elements must be base64 (standard alphabet, padded); "
+            "or send raw bytes with the binary data extension"
+        ) from None
+
+
+def _preprocessed(
+    data: Any, shape: list[int], input_size: tuple[int, int], max_items: int
+) -> np.ndarray:
+    height, width = input_size
+    if len(shape) != 4 or shape[1:] != [3, height, width]:
+        raise ProtocolError(
+            f"input {PREPROCESSED!r} must have shape [N, 3, {height}, {width}] for this model; "
+            f"got {shape}"
+        )
+    _count(shape, PREPROCESSED, max_items)
+    size = math.prod(shape)
+    if isinstance(data, bytes):
+        if len(data) != size * 4:
+            raise ProtocolError(
+                f"binary {PREPROCESSED!r}: shape {shape} needs {size * 4} bytes of FP32, got {len(data)}"
+            )
+        array = np.frombuffer(data, dtype="<f4")
+    else:
+        array = _json_numbers(data, size)
+    if not np.isfinite(array).all():
+        raise ProtocolError(f"input {PREPROCESSED!r} holds NaN or infinite values")
+    return array.astype(np.float32, copy=False).reshape(shape)
+
+
+def _json_numbers(data: Any, size: int) -> np.ndarray:
+    """JSON data as float32: a flat (row-major) or nested list of numbers, ``size`` in all."""
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError, RecursionError):
+        array = np.asarray(None)  # ragged: refused below
+    if array.dtype.kind not in "iuf" or array.size != size:
+        raise ProtocolError(
+            f"JSON {PREPROCESSED!r} data must be {size} numbers (row-major, flat or nested)"
+        )
+    return array.reshape(-1).astype(np.float32)
+
+
+def _outputs(value: Any, default_binary: bool) -> tuple[RequestedOutput, ...]:
+    if value is None:
+        return tuple(RequestedOutput(name, default_binary) for name in OUTPUTS)
+    if not isinstance(value, list) or not value:
+        raise ProtocolError("'outputs' must be a non-empty list of requested outputs")
+    requested: list[RequestedOutput] = []
+    for item in value:
+        output = _object(item, "a requested output")
+        name = output.get("name")
+        if name not in OUTPUTS:
+            raise ProtocolError(
+                f"unknown output {name!r}; this model answers {PROB_MALE!r} and {LABEL!r}"
+            )
+        if name in {r.name for r in requested}:
+            raise ProtocolError(f"output {name!r} is requested twice")
+        params = _object(output.get("parameters", {}), "output 'parameters'")
+        if params.get("classification"):
+            raise ProtocolError("the classification extension is not supported; read 'label'")
+        binary = params.get("binary_data", default_binary)
+        if not isinstance(binary, bool):
+            raise ProtocolError(f"output {name!r}: parameter 'binary_data' must be true or false")
+        requested.append(RequestedOutput(name, binary))
+    return tuple(requested)
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+def encode_infer_response(
+    meta: CheckpointMeta, request: InferRequest, probs: list[float], labels: list[str]
+) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header's length when any output is binary (else None)."""
+    values: dict[str, np.ndarray] = {
+        PROB_MALE: np.asarray(probs, dtype=np.float32),
+        LABEL: np.asarray(labels, dtype=object),
+    }
+    outputs, chunks = [], []
+    for requested in request.outputs:
+        array = values[requested.name]
+        tensor: dict[str, Any] = {
+            "name": requested.name,
+            "datatype": "FP32" if requested.name == PROB_MALE else "BYTES",
+            "shape": [len(array)],
+        }
+        if requested.binary:
+            chunk = _binary(array)
+            tensor["parameters"] = {"binary_data_size": len(chunk)}
+            chunks.append(chunk)
+        else:
+            tensor["data"] = array.tolist()
+        outputs.append(tensor)
+    doc: dict[str, Any] = {"model_name": meta.name, "model_version": meta.version}
+    if request.id is not None:
+        doc["id"] = request.id
+    doc["outputs"] = outputs
+    header = json.dumps(doc, separators=(",", ":")).encode()
+    if not chunks:
+        return header, None
+    return header + b"".join(chunks), len(header)
+
+
+def _binary(array: np.ndarray) -> bytes:
+    if array.dtype == object:
+        return b"".join(struct.pack("<I", len(b)) + b for b in (s.encode() for s in array))
+    return array.astype("<f4").tobytes()
+
+
+def server_metadata(version: str) -> dict[str, Any]:
+    return {"name": "gennet", "version": version, "extensions": list(EXTENSIONS)}
+
+
+def model_metadata(meta: CheckpointMeta, platform: str) -> dict[str, Any]:
+    height, width = meta.input_size
+    return {
+        "name": meta.name,
+        "versions": [meta.version],
+        "platform": platform,
+        "inputs": [
+            {"name": ENCODED, "datatype": "BYTES", "shape": [-1]},
+            {"name": PREPROCESSED, "datatype": "FP32", "shape": [-1, 3, height, width]},
+        ],
+        "outputs": [
+            {"name": PROB_MALE, "datatype": "FP32", "shape": [-1]},
+            {"name": LABEL, "datatype": "BYTES", "shape": [-1]},
+        ],
+        "parameters": {
+            "inputs": f"send exactly one: {ENCODED} (encoded crops; base64 in JSON, raw bytes "
+            f"in binary data) or {PREPROCESSED} (RGB, resized bilinearly to {height}x{width}, "
+            "scaled to [0, 1], then (x - mean) / std per channel)",
+            "outputs": f"{PROB_MALE}: probability that the person is {meta.class_names[0]}; "
+            f"{LABEL}: {meta.class_names[0]} when {PROB_MALE} >= threshold, else "
+            f"{meta.class_names[1]}",
+            "request_parameters": "tta (bool): also predict the mirrored crop and average; "
+            "binary_data_output (bool): every output as binary data",
+            "threshold": meta.threshold,
+            "class_names": list(meta.class_names),
+            "mean": list(meta.mean),
+            "std": list(meta.std),
+        },
+    }
+
+
+# --- documentation (OpenAPI) ------------------------------------------------------------------
+
+
+class Live(BaseModel):
+    live: bool = Field(description="The server process is up.")
+
+
+class Ready(BaseModel):
+    ready: bool = Field(description="The server can take inference requests.")
+
+
+class ModelReady(BaseModel):
+    name: str = Field(description="Model name.")
+    ready: bool = Field(description="The model is loaded, warmed up and not draining.")
+
+
+class ErrorBody(BaseModel):
+    """The protocol's error shape (the same statuses as the rest of the API)."""
+
+    error: str = Field(description="What went wrong.")
+
+
+class ServerMetadata(BaseModel):
+    name: str = Field(description="Server name.")
+    version: str = Field(description="Server version.")
+    extensions: list[str] = Field(description="Protocol extensions supported.")
+
+
+class TensorMetadata(BaseModel):
+    name: str = Field(description="Tensor name.")
+    datatype: str = Field(description="Element type (BYTES, FP32).")
+    shape: list[int] = Field(description="Shape; -1 for the batch dimension.")
+
+
+class ModelMetadata(BaseModel):
+    name: str = Field(description="Model name.")
+    versions: list[str] = Field(description="Served versions.")
+    platform: str = Field(description="Runtime that serves it (onnx, torch).")
+    inputs: list[TensorMetadata] = Field(description="Accepted inputs: send exactly one.")
+    outputs: list[TensorMetadata] = Field(description="Outputs.")
+    parameters: dict[str, Any] = Field(
+        description="How to use it: input and output meaning, threshold, normalisation."
+    )
+
+
+class OutputTensor(BaseModel):
+    name: str = Field(description="prob_male or label.")
+    datatype: str = Field(description="FP32 or BYTES.")
+    shape: list[int] = Field(description="[N], one element per input crop.")
+    data: list[float] | list[str] | None = Field(
+        None, description="The values, unless sent as binary data."
+    )
+    parameters: dict[str, Any] | None = Field(
+        None, description="binary_data_size: bytes of this output after the JSON header."
+    )
+
+
+class InferResponse(BaseModel):
+    model_name: str = Field(description="Model that answered.")
+    model_version: str = Field(description="Its version.")
+    id: str | None = Field(None, description="The request's id, when it had one.")
+    outputs: list[OutputTensor] = Field(description="The requested outputs, in request order.")
