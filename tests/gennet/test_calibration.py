@@ -1,0 +1,259 @@
+"""The decision rule, per-camera threshold fitting (synthetic scores, known answers) and the
+calibration file's validation."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gennet.calibration import (
+    Calibration,
+    GroupCalibration,
+    best_f1_threshold,
+    fit_calibration,
+    fit_group,
+    load_calibration,
+    male_share_threshold,
+)
+from gennet.decision import decide, decide_many, decide_with_probability, probabilities
+from gennet.errors import CalibrationError, GenNetError
+from gennet.evaluate.metrics import classification_metrics, macro_f1_curve
+
+DIGEST = "ab" * 32
+OTHER = "cd" * 32
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+# -- the decision rule -------------------------------------------------------------------------
+
+
+def test_decide_ties_are_positive_and_class_names_are_honoured() -> None:
+    assert decide(0.5, 0.5) == "male"
+    assert decide(0.4999, 0.5) == "female"
+    assert decide(0.3, 0.25, ("yes", "no")) == "yes"
+    assert decide(0.2, 0.25, ("yes", "no")) == "no"
+    assert decide_with_probability(0.2, 0.5) == ("female", pytest.approx(0.8))
+    assert decide_with_probability(0.9, 0.95) == ("female", pytest.approx(0.1))
+    assert probabilities(0.7) == {"male": 0.7, "female": pytest.approx(0.3)}
+
+
+def test_decide_many_takes_one_threshold_per_crop() -> None:
+    probs = np.array([0.3, 0.3, 0.8, 0.5])
+    assert decide_many(probs, 0.5).tolist() == ["female", "female", "male", "male"]
+    per_crop = np.array([0.2, 0.4, 0.9, 0.5])
+    assert decide_many(probs, per_crop).tolist() == ["male", "female", "female", "male"]
+    one_by_one = [decide(p, t) for p, t in zip(probs, per_crop, strict=True)]
+    assert one_by_one == decide_many(probs, per_crop).tolist()
+
+
+def test_metrics_follow_the_decision_rule_with_per_crop_thresholds() -> None:
+    targets = np.array([1, 1, 0, 0])
+    probs = np.array([0.3, 0.6, 0.4, 0.2])
+    # one global threshold gets one crop wrong; per-crop thresholds fix it
+    assert classification_metrics(targets, probs, 0.5)["accuracy"] == 0.75
+    assert classification_metrics(targets, probs, np.array([0.25, 0.5, 0.5, 0.5]))["accuracy"] == 1
+
+
+# -- fitting -----------------------------------------------------------------------------------
+
+
+def test_macro_f1_curve_equals_classification_metrics() -> None:
+    rng = np.random.default_rng(3)
+    targets = rng.integers(0, 2, 400)
+    probs = np.round(rng.random(400), 2).astype(np.float32)  # many ties
+    cuts = np.r_[0.0, probs[:20], np.linspace(0.05, 0.95, 19), 1.0]
+    expected = [classification_metrics(targets, probs, float(c))["macro_f1"] for c in cuts]
+    assert np.array_equal(macro_f1_curve(targets, probs, cuts), np.array(expected))
+
+
+def test_best_f1_threshold_separates_separable_scores_midway() -> None:
+    females = np.array([0.10, 0.15, 0.20, 0.25])
+    males = np.array([0.35, 0.40, 0.45, 0.50])
+    scores = np.r_[females, males]
+    labels = np.r_[np.zeros(4), np.ones(4)]
+    assert best_f1_threshold(scores, labels) == pytest.approx(0.30)
+    assert best_f1_threshold(scores[::-1], labels[::-1]) == pytest.approx(0.30)
+
+
+@pytest.mark.parametrize("bias", [-1.0, 0.0, 1.0])
+def test_best_f1_threshold_recovers_a_shifted_cameras_optimum(bias: float) -> None:
+    """Logits N(bias -/+ 1, 1) per class, balanced: the macro-F1 optimum is sigmoid(bias)."""
+    rng = np.random.default_rng(int(bias) + 10)
+    n = 20_000
+    labels = rng.integers(0, 2, n)
+    scores = sigmoid(rng.normal(bias + np.where(labels == 1, 1.0, -1.0), 1.0))
+    found = best_f1_threshold(scores, labels)
+    assert found == pytest.approx(sigmoid(np.array(bias)), abs=0.03)
+    assert abs(found - 0.5) > 0.15 or bias == 0.0  # a shifted camera really moves it
+
+
+def test_best_f1_threshold_is_the_best_of_every_possible_cut() -> None:
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, 60)
+    scores = np.clip(0.5 + 0.2 * (labels - 0.5) + rng.normal(0, 0.25, 60), 0, 1)
+    found = best_f1_threshold(scores, labels)
+    every = [classification_metrics(labels, scores, float(t))["macro_f1"] for t in scores]
+    assert classification_metrics(labels, scores, found)["macro_f1"] == pytest.approx(max(every))
+    assert not np.any(scores == found)  # it sits between crops, not on one
+
+
+@pytest.mark.parametrize("share", [0.0, 0.1, 0.3, 0.5, 0.7, 1.0])
+def test_male_share_threshold_calls_that_share_male(share: float) -> None:
+    scores = np.random.default_rng(7).random(1000)
+    threshold = male_share_threshold(scores, share)
+    assert np.mean(scores >= threshold) == pytest.approx(share)
+    assert 0.0 <= threshold <= 1.0
+
+
+def test_male_share_threshold_is_the_known_quantile() -> None:
+    scores = np.arange(100) / 100  # 0.00 ... 0.99
+    assert male_share_threshold(scores, 0.3) == pytest.approx(0.695)  # 0.70 ... 0.99 are male
+    assert male_share_threshold(scores[::-1], 0.5) == pytest.approx(0.495)
+    with pytest.raises(ValueError, match="within"):
+        male_share_threshold(scores, 1.2)
+
+
+def test_fit_group_keeps_the_default_below_min_per_label() -> None:
+    scores = np.r_[np.full(9, 0.2), np.full(30, 0.9)]
+    labels = np.r_[np.zeros(9), np.ones(30)]
+    kept = fit_group(scores, labels, default_threshold=0.47, min_per_label=10)
+    assert kept.threshold == 0.47 and not kept.fitted
+    assert kept.note is not None and "30 male and 9 female" in kept.note and "10" in kept.note
+    assert kept.macro_f1_before == kept.macro_f1_after == 1.0
+
+    fitted = fit_group(scores, labels, default_threshold=0.47, min_per_label=9)
+    assert fitted.fitted and fitted.note is None
+    assert fitted.threshold == pytest.approx(0.55)
+    assert (fitted.n_male, fitted.n_female, fitted.n) == (30, 9, 39)
+
+
+def test_fit_group_by_share_never_reads_labels() -> None:
+    rng = np.random.default_rng(11)
+    scores = rng.random(200)
+    labels = (scores > 0.6).astype(int)
+    with_labels = fit_group(scores, labels, 0.5, male_share=0.4)
+    shuffled = fit_group(scores, rng.permutation(labels), 0.5, male_share=0.4)
+    without = fit_group(scores, None, 0.5, male_share=0.4)
+    assert with_labels.threshold == shuffled.threshold == without.threshold
+    assert with_labels.threshold == pytest.approx(0.6, abs=0.02)  # 40 % are above 0.6
+    assert with_labels.macro_f1_after is not None and with_labels.macro_f1_before is not None
+    assert with_labels.macro_f1_after > with_labels.macro_f1_before  # labels say it helped
+    assert without.macro_f1_before is None and (without.n_male, without.n_female) == (0, 0)
+    small = fit_group(scores[:19], None, 0.5, male_share=0.4, min_per_label=10)
+    assert not small.fitted and small.threshold == 0.5 and "fewer than 20" in (small.note or "")
+
+
+def test_fit_calibration_builds_a_file_per_group() -> None:
+    rng = np.random.default_rng(2)
+    low = rng.random(40) * 0.4, None
+    high = 0.6 + rng.random(40) * 0.4, None
+    calibration = fit_calibration(
+        {"cam2": high, "cam1": low}, DIGEST, default_threshold=0.5, male_share=0.5
+    )
+    assert list(calibration.groups) == ["cam1", "cam2"]
+    assert calibration.mode == "male_share" and calibration.male_share == 0.5
+    assert calibration.threshold_for("cam1") < 0.4 < 0.6 < calibration.threshold_for("cam2")
+
+
+# -- the file ----------------------------------------------------------------------------------
+
+
+def calibration() -> Calibration:
+    group = GroupCalibration(threshold=0.3, n_male=12, n_female=15, fitted=True)
+    return Calibration(
+        weights_sha256=DIGEST, default_threshold=0.47, mode="labels", by="camera", groups={}
+    ).model_copy(update={"groups": {"GRID:cam1": group}})
+
+
+def test_threshold_for_falls_back_to_the_default() -> None:
+    cal = calibration()
+    assert cal.knows("GRID:cam1") and not cal.knows("GRID:cam9") and not cal.knows(None)
+    assert cal.threshold_for("GRID:cam1") == 0.3
+    assert cal.threshold_for("GRID:cam9") == 0.47
+    assert cal.threshold_for(None) == 0.47
+
+
+def test_load_calibration_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "cal.json"
+    path.write_text(calibration().to_json())
+    assert load_calibration(path, DIGEST) == calibration()
+
+
+def write(path: Path, payload: object) -> Path:
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def valid_payload() -> dict:
+    return json.loads(calibration().to_json())
+
+
+def expect_one_line(path: Path, digest: str = DIGEST) -> str:
+    with pytest.raises(CalibrationError) as caught:
+        load_calibration(path, digest)
+    message = str(caught.value)
+    assert isinstance(caught.value, GenNetError)
+    assert "\n" not in message and message.startswith(f"{path}: ")
+    return message
+
+
+def test_missing_file_is_rejected(tmp_path: Path) -> None:
+    assert "calibration file not found" in expect_one_line(tmp_path / "absent.json")
+    assert "calibration file not found" in expect_one_line(tmp_path)  # a folder
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("{not json", "not JSON"), ("", "not JSON"), (b"\xff\xfe{}", "not JSON")],
+)
+def test_non_json_is_rejected(tmp_path: Path, text: str | bytes, reason: str) -> None:
+    path = tmp_path / "cal.json"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    assert reason in expect_one_line(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda p: p["groups"]["GRID:cam1"].update(threshold=1.5), "groups.GRID:cam1.threshold"),
+        (lambda p: p["groups"]["GRID:cam1"].pop("fitted"), "groups.GRID:cam1.fitted"),
+        (lambda p: p.pop("weights_sha256"), "weights_sha256"),
+        (lambda p: p.update(weights_sha256="abc"), "weights_sha256"),
+        (lambda p: p.update(default_threshold=-0.1), "default_threshold"),
+        (lambda p: p.update(mode="guess"), "mode"),
+        (lambda p: p.update(by="room"), "by"),
+        (lambda p: p.update(format_version=2), "format_version"),
+        (lambda p: p.update(surprise=1), "surprise"),
+        (lambda p: p.update(groups=[]), "groups"),
+    ],
+)
+def test_schema_violation_names_the_field(tmp_path: Path, change, field: str) -> None:
+    payload = valid_payload()
+    change(payload)
+    message = expect_one_line(write(tmp_path / "cal.json", payload))
+    assert f"invalid calibration field {field!r}" in message
+
+
+def test_share_mode_without_a_share_is_rejected(tmp_path: Path) -> None:
+    payload = valid_payload() | {"mode": "male_share"}
+    assert "male_share is set exactly when" in expect_one_line(write(tmp_path / "c.json", payload))
+    payload = valid_payload() | {"male_share": 0.5}
+    assert "male_share is set exactly when" in expect_one_line(write(tmp_path / "c.json", payload))
+
+
+def test_json_that_is_not_an_object_is_rejected(tmp_path: Path) -> None:
+    assert "invalid calibration field" in expect_one_line(write(tmp_path / "c.json", [1, 2]))
+
+
+def test_digest_mismatch_shows_both_short_digests(tmp_path: Path) -> None:
+    path = tmp_path / "cal.json"
+    path.write_text(calibration().to_json())
+    message = expect_one_line(path, OTHER)
+    assert DIGEST[:12] in message and OTHER[:12] in message and "gennet calibrate" in message
