@@ -5,13 +5,20 @@ little next to the model on a 2-core CPU. The choices target the research releas
 cameras: colour and contrast jitter and grayscale (camera colour response), a small random affine
 (detector box jitter), down-and-up resampling (tiny, blurry far-away crops), horizontal flip, and
 random erasing (occlusion; the release's run-time masking).
+
+The camera-style transforms (white-balance cast, gamma, blur, sensor noise, JPEG re-compression)
+imitate what differs between two cameras that film the same person; each is off at 0 and then
+draws nothing from the generator, so a recipe without them keeps its random stream.
 """
 
+import io
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor
 
 
@@ -27,6 +34,14 @@ class AugmentConfig:
     low_resolution: float = 0.3
     erase: float = 0.5
     erase_area: tuple[float, float] = (0.02, 0.25)
+    # camera style
+    colour_cast: float = 0.0  # per-channel gain in [1 - c, 1 + c] (white balance)
+    gamma: float = 0.0  # gamma in [exp(-g), exp(g)]
+    blur: float = 0.0  # share of crops blurred (Gaussian, sigma in blur_sigma)
+    blur_sigma: tuple[float, float] = (0.5, 1.5)
+    noise: float = 0.0  # sensor noise: Gaussian, std up to this (pixel range 0..1)
+    jpeg: float = 0.0  # share of crops re-compressed as JPEG at a quality in jpeg_quality
+    jpeg_quality: tuple[int, int] = (20, 70)
 
     @classmethod
     def disabled(cls) -> "AugmentConfig":
@@ -84,9 +99,73 @@ def _low_resolution(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor
     return F.interpolate(small, size=size, mode="bilinear", align_corners=False)
 
 
+def _white_balance_gamma(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
+    n = x.shape[0]
+    if cfg.colour_cast > 0:
+        gains = _uniform(n * 3, 1 - cfg.colour_cast, 1 + cfg.colour_cast, g).view(n, 3, 1, 1)
+        x = (x * gains.to(x.device)).clamp(0, 1)
+    if cfg.gamma > 0:
+        gamma = _uniform(n, -cfg.gamma, cfg.gamma, g).exp().view(n, 1, 1, 1)
+        x = x.clamp_min(1e-6).pow(gamma.to(x.device))
+    return x
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of an (N, C, H, W) batch, borders replicated."""
+    radius = max(1, math.ceil(2 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    channels = x.shape[1]
+    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+def _chosen(n: int, share: float, g: torch.Generator) -> Tensor:
+    """Indices of the crops (each with probability ``share``) a transform applies to."""
+    return torch.nonzero(torch.rand(n, generator=g) < share).flatten()
+
+
+def _blur(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
+    if cfg.blur <= 0:
+        return x
+    chosen = _chosen(x.shape[0], cfg.blur, g).to(x.device)
+    sigma = _uniform(1, *cfg.blur_sigma, g).item()
+    if len(chosen):
+        x[chosen] = gaussian_blur(x[chosen], sigma)
+    return x
+
+
+def _noise(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
+    if cfg.noise <= 0:
+        return x
+    std = _uniform(x.shape[0], 0.0, cfg.noise, g).view(-1, 1, 1, 1)
+    noise = torch.randn(x.shape, generator=g) * std
+    return (x + noise.to(x.device)).clamp(0, 1)
+
+
+def jpeg_roundtrip(image: Tensor, quality: int) -> Tensor:
+    """One (3, H, W) crop in [0, 1] encoded as JPEG at ``quality`` and decoded again."""
+    pixels = (image.permute(1, 2, 0) * 255).round().byte().cpu().numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="JPEG", quality=quality)
+    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    return torch.from_numpy(decoded.copy()).permute(2, 0, 1).float().div(255).to(image.device)
+
+
+def _jpeg(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
+    if cfg.jpeg <= 0:
+        return x
+    low, high = cfg.jpeg_quality
+    for i in _chosen(x.shape[0], cfg.jpeg, g).tolist():
+        x[i] = jpeg_roundtrip(x[i], int(torch.randint(low, high + 1, (1,), generator=g)))
+    return x
+
+
 def _erase(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
     _, _, height, width = x.shape
-    for i in torch.nonzero(torch.rand(x.shape[0], generator=g) < cfg.erase).flatten().tolist():
+    for i in _chosen(x.shape[0], cfg.erase, g).tolist():
         area = _uniform(1, *cfg.erase_area, g).item() * height * width
         aspect = math.exp(_uniform(1, math.log(0.3), math.log(3.3), g).item())
         h = min(height, round(math.sqrt(area * aspect)))
@@ -106,5 +185,9 @@ def augment_batch(
     x = images.to(device).permute(0, 3, 1, 2).float().div_(255.0)
     x = _affine(x, cfg, generator)
     x = _colour(x, cfg, generator)
+    x = _white_balance_gamma(x, cfg, generator)
+    x = _blur(x, cfg, generator)
     x = _low_resolution(x, cfg, generator)
+    x = _noise(x, cfg, generator)
+    x = _jpeg(x, cfg, generator)
     return _erase(x, cfg, generator)

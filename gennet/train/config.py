@@ -1,58 +1,56 @@
-"""The training recipe: every knob in one dataclass, loadable from ``params.yaml``'s train section."""
+"""The training recipe: every knob in one pydantic model, loadable from ``params.yaml``'s train
+section (plus its top-level ``data``); unknown keys and ill-typed values are refused."""
 
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from gennet.data.augment import AugmentConfig
+from gennet.data.sampling import SamplingConfig
+from gennet.errors import ConfigError
 
 
-@dataclass
-class TrainConfig:
-    data: Path = Path("../shared/data/peta")
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    data: Path  # a folder with manifest.csv; no default: the CLI or params.yaml names it
     out: Path = Path("runs/gennet")
     arch: str = "gennet"
-    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    arch_kwargs: dict[str, Any] = Field(default_factory=dict)
     init_from: Path | None = None
     input_size: tuple[int, int] = (256, 128)
     exclude_sources: tuple[str, ...] = ()
     loss: str = "bce"
-    label_smoothing: float = 0.1
-    optimizer_lr: float = 1e-3
-    weight_decay: float = 0.05
-    batch_size: int = 64
-    min_epochs: int = 4
-    max_epochs: int = 12
-    patience: int = 3
-    plateau_factor: float = 0.3
-    plateau_patience: int = 1
-    warmup_steps: int = 200
-    ema_decay: float = 0.998
+    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
+    optimizer_lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.05, ge=0.0)
+    batch_size: int = Field(64, ge=1)
+    min_epochs: int = Field(4, ge=1)
+    max_epochs: int = Field(12, ge=1)
+    patience: int = Field(3, ge=1)
+    plateau_factor: float = Field(0.3, gt=0.0, le=1.0)
+    plateau_patience: int = Field(1, ge=0)
+    warmup_steps: int = Field(200, ge=0)
+    ema_decay: float = Field(0.998, ge=0.0, lt=1.0)
     seed: int = 0
-    threads: int = 0
+    threads: int = Field(0, ge=0)
     device: str = "cpu"
-    max_steps: int = 0  # > 0 stops early (tests, smoke runs)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    max_steps: int = Field(0, ge=0)  # > 0 stops early (tests, smoke runs, LOSO folds)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown training parameter(s): {', '.join(sorted(unknown))}")
-        values = dict(values)
-        for key in ("data", "out", "init_from"):
-            if values.get(key) is not None:
-                values[key] = Path(values[key])
-        for key in ("input_size", "exclude_sources"):
-            if key in values:
-                values[key] = tuple(values[key])
-        if "augment" in values:
-            values["augment"] = AugmentConfig(**values["augment"])
-        return cls(**values)
+        """Validate a recipe; a bad one is a one-line :class:`ConfigError` naming the fields."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'recipe'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"invalid training recipe: {problems}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for key in ("data", "out", "init_from"):
-            out[key] = str(out[key]) if out[key] is not None else None
-        return out
+        return self.model_dump(mode="json")

@@ -22,6 +22,7 @@ from gennet.checkpoint import IMAGENET_MEAN, IMAGENET_STD, CheckpointMeta, save_
 from gennet.data.augment import augment_batch
 from gennet.data.cache import decode_samples
 from gennet.data.manifest import Sample, read_manifest, select
+from gennet.data.sampling import EpochSampler
 from gennet.evaluate.metrics import best_threshold, classification_metrics
 from gennet.evaluate.report import evaluation_report
 from gennet.inference import TorchPredictor, predict_images
@@ -110,6 +111,7 @@ class _Run:
         self.cfg = cfg
         self.spec = spec
         self.train_data = train_data
+        self.sampler = EpochSampler.from_samples(train_data.samples, cfg.sampling)
         self.model = _build_model(cfg).to(cfg.device)
         self.ema = AveragedModel(
             self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
@@ -144,10 +146,11 @@ class _Run:
         return x, y
 
     def train_epoch(self, epoch: int) -> float:
-        """One pass over the training set in a fresh random order; the mean training loss."""
+        """One epoch of the sampler's draw (by default every crop once, in a fresh random order);
+        the mean training loss."""
         self.model.train()
         size = self.cfg.batch_size
-        order = torch.randperm(len(self.train_data.targets), generator=self.generator).numpy()
+        order = self.sampler.indices(self.generator)
         losses: list[float] = []
         bar = tqdm(range(0, len(order) - size + 1, size), desc=f"epoch {epoch}", leave=False)
         for start in bar:
