@@ -38,7 +38,7 @@ class TrainConfig(BaseModel):
     device: str = "cpu"
     max_steps: int = Field(0, ge=0)  # > 0 stops early (tests, smoke runs, LOSO folds)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    sampling: SamplingConfig = SamplingConfig()  # frozen: one shared default is safe
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
