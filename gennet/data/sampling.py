@@ -22,9 +22,11 @@ from gennet.data.manifest import Sample
 class SamplingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    identity_cap: int = Field(0, ge=0)  # 0: no cap
-    source_power: float = Field(1.0, ge=0.0, le=1.0)  # 1: sub-sets in their natural proportion
-    samples_per_epoch: int = Field(0, ge=0)  # 0: the whole (capped) pool
+    identity_cap: int = Field(default=0, ge=0)  # 0: no cap
+    source_power: float = Field(
+        default=1.0, ge=0.0, le=1.0
+    )  # 1: sub-sets in their natural proportion
+    samples_per_epoch: int = Field(default=0, ge=0)  # 0: the whole (capped) pool
 
     @property
     def active(self) -> bool:

@@ -22,23 +22,23 @@ class TrainConfig(BaseModel):
     input_size: tuple[int, int] = (256, 128)
     exclude_sources: tuple[str, ...] = ()
     loss: str = "bce"
-    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
-    optimizer_lr: float = Field(1e-3, gt=0.0)
-    weight_decay: float = Field(0.05, ge=0.0)
-    batch_size: int = Field(64, ge=1)
-    min_epochs: int = Field(4, ge=1)
-    max_epochs: int = Field(12, ge=1)
-    patience: int = Field(3, ge=1)
-    plateau_factor: float = Field(0.3, gt=0.0, le=1.0)
-    plateau_patience: int = Field(1, ge=0)
-    warmup_steps: int = Field(200, ge=0)
-    ema_decay: float = Field(0.998, ge=0.0, lt=1.0)
+    label_smoothing: float = Field(default=0.1, ge=0.0, lt=1.0)
+    optimizer_lr: float = Field(default=1e-3, gt=0.0)
+    weight_decay: float = Field(default=0.05, ge=0.0)
+    batch_size: int = Field(default=64, ge=1)
+    min_epochs: int = Field(default=4, ge=1)
+    max_epochs: int = Field(default=12, ge=1)
+    patience: int = Field(default=3, ge=1)
+    plateau_factor: float = Field(default=0.3, gt=0.0, le=1.0)
+    plateau_patience: int = Field(default=1, ge=0)
+    warmup_steps: int = Field(default=200, ge=0)
+    ema_decay: float = Field(default=0.998, ge=0.0, lt=1.0)
     seed: int = 0
-    threads: int = Field(0, ge=0)
+    threads: int = Field(default=0, ge=0)
     device: str = "cpu"
-    max_steps: int = Field(0, ge=0)  # > 0 stops early (tests, smoke runs, LOSO folds)
+    max_steps: int = Field(default=0, ge=0)  # > 0 stops early (tests, smoke runs, LOSO folds)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    sampling: SamplingConfig = SamplingConfig()  # frozen: one shared default is safe
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
