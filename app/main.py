@@ -2,6 +2,7 @@
 import time: the checkpoint is loaded once, in the lifespan, before the first request.
 """
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import handlers
+from app.admission import AdmissionGate
 from app.deps import ApiKey
-from app.errors import StartupError
+from app.errors import QueueFullError, StartupError
 from app.logging import configure_logging
 from app.middleware import OneLineStartupFailure, RequestContextMiddleware
 from app.routes import demo, health, metrics, model, predict, v2
@@ -65,6 +67,8 @@ def create_app(
     demo.install(app)
     app.openapi = _openapi_with_limits(app, settings)  # type: ignore[method-assign]
     handlers.install(app)
+    refused = functools.partial(service.metrics.reject, QueueFullError.code)
+    app.add_middleware(AdmissionGate, limit=settings.request_limit, on_refusal=refused)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics)
     app.add_middleware(v2.ProtocolErrors)  # outside, so it reshapes every /v2 error
     app.add_middleware(OneLineStartupFailure)

@@ -1,5 +1,6 @@
 """Every Prometheus object of the service, on a registry of its own (one per app)."""
 
+import collections
 from collections.abc import Callable
 
 from prometheus_client import (
@@ -101,8 +102,9 @@ class Metrics:
         )
         self.model_info = Info("gennet_model", "The model being served.", registry=r)
         self.ready = Gauge("gennet_ready", "1 when the model is loaded and warmed up.", registry=r)
-        for reason in REJECTION_REASONS:
-            self.rejections.labels(reason)
+        self._rejection_children = {r: self.rejections.labels(r) for r in REJECTION_REASONS}
+        self._refused: collections.Counter[str] = collections.Counter()
+        self._request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
 
     def track_queue_depth(self, depth: Callable[[], float]) -> None:
         self.queue_depth.set_function(depth)
@@ -112,7 +114,25 @@ class Metrics:
 
     def reject(self, reason: str) -> None:
         if reason in REJECTION_REASONS:  # a fixed label set, whatever the caller passes
-            self.rejections.labels(reason).inc()
+            self._rejection_children[reason].inc()
+            self._refused[reason] += 1
+
+    def rejection_counts(self) -> dict[str, int]:
+        """Refusals so far by reason (for the periodic log summary)."""
+        return dict(self._refused)
+
+    def request_done(self, route: str, status: int, seconds: float) -> None:
+        """Count one HTTP request; label children are cached (a lookup per request adds up)."""
+        key = (route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, str(status)),
+                self.request_duration.labels(route),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def predicted(self, label: str, prob_male: float) -> None:
         self.predictions.labels(label).inc()

@@ -2,10 +2,11 @@
 one-line start-up failure.
 """
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from urllib.parse import quote
 
 from starlette.datastructures import MutableHeaders
@@ -21,6 +22,13 @@ access_log = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # anything else is replaced, never logged
+# New IDs: a random per-process prefix and a counter, unique without a uuid4 per request.
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"  # 32 characters, like a uuid4 hex
 
 
 def _incoming_id(scope: Scope) -> str | None:
@@ -53,7 +61,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _incoming_id(scope) or uuid.uuid4().hex
+        rid = _incoming_id(scope) or new_request_id()
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -80,17 +88,21 @@ class RequestContextMiddleware:
             request_id.reset(token)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route, path = _route_label(scope), _log_path(scope)
-        self.metrics.requests.labels(route, str(status)).inc()
-        self.metrics.request_duration.labels(route).observe(seconds)
-        access_log.info(
-            "%s %s %d %.1fms",
-            scope["method"],
-            path,
-            status,
-            seconds * 1000,
-            extra={"method": scope["method"], "path": path, "status": status},
-        )
+        self.metrics.request_done(_route_label(scope), status, seconds)
+        # Refusals under overload are counted in /metrics and summarised by the service, not
+        # logged one by one: a log line per refusal would cost as much as the refusal.
+        level = logging.DEBUG if status == 503 else logging.INFO
+        if access_log.isEnabledFor(level):
+            path = _log_path(scope)
+            access_log.log(
+                level,
+                "%s %s %d %.1fms",
+                scope["method"],
+                path,
+                status,
+                seconds * 1000,
+                extra={"method": scope["method"], "path": path, "status": status},
+            )
 
 
 class OneLineStartupFailure:

@@ -7,15 +7,28 @@ the signal handler itself flips the service to draining: new requests get 503 ``
 ``Retry-After`` and readiness answers 503, while the accepted requests run to completion.
 """
 
+import time
 from types import FrameType
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.main import STARTUP_FAILURE
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.admission import ARRIVED
 from app.main import create_app
+from app.runtime import RuntimeBuilder, build_runtime
 from app.service import Service
 from app.settings import Settings
+
+
+class ArrivalStampingProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, stamping each request's arrival when its first bytes are
+    parsed: the deadline then also covers the time the request waited for the event loop."""
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope[ARRIVED] = time.monotonic()  # type: ignore[literal-required]
 
 
 class DrainingServer(uvicorn.Server):
@@ -28,9 +41,11 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(
+    settings: Settings, host: str, port: int, runtime_builder: RuntimeBuilder = build_runtime
+) -> None:
     """Serve until SIGTERM/SIGINT, then drain: refuse new work, answer the accepted, exit."""
-    app = create_app(settings)
+    app = create_app(settings, runtime_builder=runtime_builder)
     config = uvicorn.Config(
         app,
         host=host,
@@ -40,6 +55,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         log_config=None if settings.log_json else LOGGING_CONFIG,
         access_log=False,  # the app logs each request itself, with its request ID
         server_header=False,
+        http=ArrivalStampingProtocol,
     )
     server = DrainingServer(config, app.state.service)
     server.run()

@@ -1,11 +1,11 @@
-"""The service's state and lifecycle: runtime, decoder and batcher, from start-up to drain.
+"""The service's state and lifecycle: runtime and batcher, from start-up to drain.
 
-Admission control: at most ``max_queue + max_batch_size`` images are in the service at once
-(waiting for a decode thread, decoding, queued for the model or in the running batch); the next
-one is refused with 503 at once, before any decoding (before its upload is read, when the service
-is already full), so overload costs next to no CPU. Every stage runs
-under the request's deadline: an image still waiting for a decode thread when it passes is
-dropped from the pool's queue and answered 504 at once.
+Admission control: ``app.admission`` bounds the inference requests in flight before FastAPI sees
+them; here at most ``max_queue + max_batch_size`` images are in the service at once (queued for
+the batch worker, decoding or in the running batch); the next one is refused with 503 at once,
+before any decoding (before its upload is read, when the service is already full), so overload
+costs next to no CPU. Every stage runs under the request's deadline, counted from its arrival: a
+crop whose deadline passes while it waits is dropped before it is decoded and answered 504 at once.
 """
 
 import asyncio
@@ -13,10 +13,11 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
 
 import numpy as np
 
-from app.batcher import MicroBatcher
+from app.batcher import MicroBatcher, Payload
 from app.errors import DeadlineExceededError, NotReadyError, QueueFullError
 from app.metrics import Metrics
 from app.preprocess import Decoder
@@ -25,6 +26,7 @@ from app.schemas import Label, ModelRef, ServiceState
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+REJECTION_SUMMARY_S = 10.0
 
 
 class Service:
@@ -37,7 +39,7 @@ class Service:
         self.created = time.monotonic()
         self._build_runtime = build_runtime
         self._runtime: Runtime | None = None
-        self._decoder: Decoder | None = None
+        self._summary: asyncio.Task[None] | None = None
         self._batcher: MicroBatcher | None = None
         self._admitted = 0  # images between admission and answer
         self.metrics.track_queue_depth(lambda: self.queue_depth)
@@ -58,6 +60,11 @@ class Service:
         meta = self.runtime.meta
         return ModelRef(name=meta.name, version=meta.version)
 
+    @cached_property
+    def model_ref_data(self) -> dict[str, str]:
+        """``model_ref`` as plain data, for answers serialised without a response model."""
+        return self.model_ref.model_dump()
+
     async def start(self) -> None:
         """Load the checkpoint, build the runtime, warm it up at every batch size, then serve."""
         started = time.monotonic()
@@ -66,23 +73,23 @@ class Service:
         max_rows = 2 * s.max_batch_size  # TTA doubles the rows of a full batch
         await asyncio.to_thread(warm_up, runtime.predictor, runtime.meta.input_size, max_rows)
         self._runtime = runtime
-        self._decoder = Decoder(
-            runtime.meta.preprocess_spec,
-            s.max_image_pixels,
-            s.decode_workers or usable_cpus(),
-            self.metrics.decode_duration.observe,
+        decoder = Decoder(
+            runtime.meta.preprocess_spec, s.max_image_pixels, self.metrics.decode_duration.observe
         )
         self._batcher = MicroBatcher(
             runtime.predictor,
+            preprocessor=decoder,
             max_batch_size=s.max_batch_size,
             max_wait_s=s.max_batch_wait_ms / 1000,
             # Admission (ensure_room) bounds the images; the batcher must not refuse one of them
             # because its worker has not yet taken the running batch off the queue.
             max_queue=s.max_queue + s.max_batch_size,
+            decode_workers=s.decode_workers or usable_cpus(),
             observer=self.metrics,
         )
         self._batcher.start()
         self._set_model_info(runtime)
+        self._summary = asyncio.create_task(self._summarise_rejections(), name="gennet-summary")
         self.state = "ready"
         log.info("ready in %.2f s", time.monotonic() - started)
 
@@ -98,8 +105,8 @@ class Service:
         self.begin_drain()
         if self._batcher is not None:
             await self._batcher.drain()
-        if self._decoder is not None:
-            self._decoder.close()
+        if self._summary is not None:
+            self._summary.cancel()
         log.info("drained")
 
     def ensure_ready(self) -> None:
@@ -115,39 +122,46 @@ class Service:
         """The monotonic deadline of a request that arrived at ``arrived`` (time.monotonic())."""
         return arrived + self.settings.request_timeout_ms / 1000
 
-    async def predict(self, data: bytes, tta: bool, deadline: float) -> float:
-        """P(male) of one encoded image of a request the route admitted (``ensure_ready``).
+    def submit(self, payload: Payload, tta: bool, deadline: float) -> asyncio.Future[float]:
+        """Admit one crop (encoded bytes, or a preprocessed float32 (3, H, W) array).
 
-        503 queue_full at once when the service holds its most images; 504 past ``deadline``.
-        """
-        if self._decoder is None or self._batcher is None:
-            raise NotReadyError()
-        self.ensure_room()
-        self._admitted += 1
-        try:
-            async with within(deadline):
-                array = await self._decoder(data)
-                prob = await self._batcher.submit(array, tta, deadline)
-        finally:
-            self._admitted -= 1
-        self.metrics.predicted(self.label(prob), prob)
-        return prob
-
-    async def predict_array(self, array: np.ndarray, tta: bool, deadline: float) -> float:
-        """P(male) of one preprocessed float32 (3, H, W) crop (callers that preprocess themselves).
-
-        The same admission, deadline, batcher and metrics as :meth:`predict`, without decoding.
+        Raises at once: 503 queue_full when the service holds its most images, 503 not_ready, 504
+        when already late. The future gets P(male), or the crop's error (400/413 for a bad image,
+        504 past ``deadline``); cancelling it drops the crop before it is decoded.
         """
         if self._batcher is None:
             raise NotReadyError()
         self.ensure_room()
+        future = self._batcher.enqueue(payload, tta, deadline)
         self._admitted += 1
-        try:
-            prob = await self._batcher.submit(array, tta, deadline)
-        finally:
-            self._admitted -= 1
-        self.metrics.predicted(self.label(prob), prob)
-        return prob
+        future.add_done_callback(self._release)
+        return future
+
+    async def predict(self, data: bytes, tta: bool, deadline: float) -> float:
+        """P(male) of one encoded image (see :meth:`submit`)."""
+        return await self.submit(data, tta, deadline)
+
+    async def predict_array(self, array: np.ndarray, tta: bool, deadline: float) -> float:
+        """P(male) of one preprocessed float32 (3, H, W) crop (see :meth:`submit`)."""
+        return await self.submit(array, tta, deadline)
+
+    def _release(self, future: asyncio.Future[float]) -> None:
+        self._admitted -= 1
+        if not future.cancelled() and future.exception() is None:
+            prob = future.result()
+            self.metrics.predicted(self.label(prob), prob)
+
+    async def _summarise_rejections(self) -> None:
+        """One log line per period with refusals, instead of one line per refusal."""
+        seen = self.metrics.rejection_counts()
+        while True:
+            await asyncio.sleep(REJECTION_SUMMARY_S)
+            now = self.metrics.rejection_counts()
+            fresh = {k: n - seen.get(k, 0) for k, n in now.items() if n > seen.get(k, 0)}
+            if fresh:
+                detail = ", ".join(f"{k}={n}" for k, n in sorted(fresh.items()))
+                log.warning("refused in the last %.0f s: %s", REJECTION_SUMMARY_S, detail)
+            seen = now
 
     def label(self, prob_male: float) -> Label:
         return "male" if prob_male >= self.runtime.meta.threshold else "female"

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         description="Images that may wait (for a decode thread or for the model) besides the "
         "batch being run; beyond it: 503 queue_full at once, before decoding.",
     )
+    max_concurrent_requests: int = Field(
+        default=0,
+        ge=0,
+        description="Most inference requests in flight (uploading, queued or running); beyond it "
+        "503 queue_full at once, before the request is routed or its body read. "
+        "0: max_queue + max_batch_size.",
+    )
     request_timeout_ms: float = Field(
         default=2000.0, gt=0, description="Deadline of a request from its arrival; past it: 504."
     )
@@ -72,7 +79,10 @@ class Settings(BaseSettings):
         description="Model threads (ONNX Runtime intra-op, torch CPU); 0: usable cores.",
     )
     decode_workers: int = Field(
-        default=0, ge=0, description="Threads decoding and resizing images; 0: usable cores."
+        default=0,
+        ge=0,
+        description="Threads decoding and resizing the crops of a batch; 1 decodes on "
+        "the batch thread itself; 0: usable cores.",
     )
     api_key: SecretStr | None = Field(
         default=None,
@@ -85,6 +95,11 @@ class Settings(BaseSettings):
     log_json: bool = Field(default=False, description="One JSON object per log line.")
     host: str = Field(default="127.0.0.1", description="Bind address of `gennet serve`.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port of `gennet serve`.")
+
+    @property
+    def request_limit(self) -> int:
+        """The effective ``max_concurrent_requests``."""
+        return self.max_concurrent_requests or self.max_queue + self.max_batch_size
 
     @field_validator("log_level", mode="before")
     @classmethod

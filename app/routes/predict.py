@@ -6,17 +6,13 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
+from app.admission import arrival
 from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.handlers import KNOWN_ERRORS, describe, error_responses
-from app.schemas import (
-    BatchItemError,
-    BatchPrediction,
-    BatchResponse,
-    Prediction,
-    Probabilities,
-)
+from app.schemas import BatchResponse, Prediction
 from app.service import Service, within
 from app.uploads import MULTIPART, read_image, read_images
 
@@ -68,12 +64,16 @@ def _scores(service: Service, prob: float) -> dict[str, Any]:
     return {
         "label": label,
         "score": prob if label == "male" else 1.0 - prob,
-        "probabilities": Probabilities(male=prob, female=1.0 - prob),
+        "probabilities": {"male": prob, "female": 1.0 - prob},
     }
 
 
-def _elapsed_ms(started: float) -> float:
-    return round((time.monotonic() - started) * 1000, 3)
+def _answer(service: Service, body: dict[str, Any], tta: bool, arrived: float) -> JSONResponse:
+    """The JSON answer, serialised once: built as plain data (the response models document it)."""
+    body["tta"] = tta
+    body["model"] = service.model_ref_data
+    body["latency_ms"] = round((time.monotonic() - arrived) * 1000, 3)
+    return JSONResponse(body)
 
 
 @router.post(
@@ -83,29 +83,40 @@ def _elapsed_ms(started: float) -> float:
     responses=error_responses(400, 401, 413, 415, 422, 500, 503, 504),
     openapi_extra=_ONE_IMAGE,
 )
-async def predict(request: Request, service: ServiceDep, tta: TTA = False) -> Prediction:
-    started = time.monotonic()
+async def predict(request: Request, service: ServiceDep, tta: TTA = False) -> JSONResponse:
+    arrived = arrival(request.scope)
     service.ensure_ready()
     service.ensure_room()  # full: refuse before reading the upload
-    deadline = service.deadline(started)
+    deadline = service.deadline(arrived)
     async with within(deadline):  # a slow upload is answered 504 too
         data = await read_image(request, service.settings.max_upload_bytes)
-    prob = await while_connected(request.receive, service.predict(data, tta, deadline))
-    return Prediction(
-        **_scores(service, prob), tta=tta, model=service.model_ref, latency_ms=_elapsed_ms(started)
-    )
+    prob = await while_connected(request.receive, service.submit(data, tta, deadline))
+    return _answer(service, _scores(service, prob), tta, arrived)
 
 
-async def _batch_item(
-    service: Service, index: int, data: bytes, tta: bool, deadline: float
-) -> BatchPrediction | BatchItemError:
-    try:
-        prob = await service.predict(data, tta, deadline)
-    except KNOWN_ERRORS as exc:
-        _, detail = describe(exc)
+def _item_result(service: Service, index: int, outcome: float | BaseException) -> dict[str, Any]:
+    if isinstance(outcome, KNOWN_ERRORS):
+        _, detail = describe(outcome)
         service.metrics.reject(detail.code)
-        return BatchItemError(index=index, error=detail)
-    return BatchPrediction(index=index, **_scores(service, prob))
+        return {"index": index, "error": detail.model_dump()}
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return {**_scores(service, outcome), "index": index}
+
+
+def _submit_each(
+    service: Service, images: list[bytes], tta: bool, deadline: float
+) -> list[asyncio.Future[float]]:
+    """One future per image; an image refused at admission gets a future holding its error."""
+    futures = []
+    for data in images:
+        try:
+            futures.append(service.submit(data, tta, deadline))
+        except KNOWN_ERRORS as exc:
+            refused: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+            refused.set_exception(exc)
+            futures.append(refused)
+    return futures
 
 
 @router.post(
@@ -115,18 +126,17 @@ async def _batch_item(
     responses=error_responses(401, 413, 415, 422, 503, 504),
     openapi_extra=_MANY_IMAGES,
 )
-async def predict_batch(request: Request, service: ServiceDep, tta: TTA = False) -> BatchResponse:
-    started = time.monotonic()
+async def predict_batch(request: Request, service: ServiceDep, tta: TTA = False) -> JSONResponse:
+    arrived = arrival(request.scope)
     service.ensure_ready()
     service.ensure_room()
     s = service.settings
-    deadline = service.deadline(started)
+    deadline = service.deadline(arrived)
     async with within(deadline):
         images = await read_images(request, s.max_upload_bytes, s.max_batch_items)
-    work = asyncio.gather(
-        *(_batch_item(service, i, d, tta, deadline) for i, d in enumerate(images))
+    futures = _submit_each(service, images, tta, deadline)
+    outcomes = await while_connected(
+        request.receive, asyncio.gather(*futures, return_exceptions=True)
     )
-    results = await while_connected(request.receive, work)
-    return BatchResponse(
-        results=list(results), tta=tta, model=service.model_ref, latency_ms=_elapsed_ms(started)
-    )
+    results = [_item_result(service, i, outcome) for i, outcome in enumerate(outcomes)]
+    return _answer(service, {"results": results}, tta, arrived)

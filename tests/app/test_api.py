@@ -162,10 +162,10 @@ async def test_unknown_error_is_a_fixed_500(real_crops: list[bytes]) -> None:
     async with client_for(app) as client:
         service = app.state.service
 
-        async def broken(*args: object) -> float:
+        def broken(*args: object) -> float:
             raise RuntimeError("/secret/path details")
 
-        service.predict = broken
+        service.submit = broken
         response = await client.post("/predict", files=form(real_crops[0]))
     assert_error(response, 500, "internal_error")
     assert "secret" not in response.text

@@ -84,10 +84,10 @@ async def test_answers_reveal_no_versions_paths_or_internals() -> None:
         spec = await client.get("/openapi.json")
         service = app.state.service
 
-        async def broken(*args: object) -> float:
+        def broken(*args: object) -> float:
             raise RuntimeError(f"failed at {__file__} with pydantic 2.x")
 
-        service.predict = broken
+        service.submit = broken
         answers = [
             spec,
             await post(client),  # the unknown error: a fixed 500

@@ -18,7 +18,7 @@ import payloads as p
 import pytest
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
 
-from gennet.preprocess import preprocess_bytes
+from gennet.preprocess import decode_to_array
 
 pytestmark = pytest.mark.anyio
 
@@ -74,9 +74,9 @@ async def test_deadline_covers_the_decode_queue_and_drops_waiting_decodes(
     def stuck_decoder(data: bytes, *args: Any) -> np.ndarray:
         decoded.append(data)
         gate.wait(timeout=10)
-        return preprocess_bytes(data, *args)
+        return decode_to_array(data, *args)
 
-    monkeypatch.setattr("app.preprocess.preprocess_bytes", stuck_decoder)
+    monkeypatch.setattr("app.preprocess.decode_to_array", stuck_decoder)
     app = fake_app(
         FakePredictor(),
         max_queue=MAX_QUEUE,

@@ -1,0 +1,73 @@
+"""The gate in front of the app: arrival time for every request, and a bound on inference
+requests in flight, enforced before routing, parsing or reading the body.
+
+Refusing must cost far less than answering, or overload turns into collapse: a refused request
+here costs a counter, one pre-encoded 503 and no log line (the service logs a periodic summary).
+Its position: inside ``RequestContextMiddleware`` (so even a refusal carries an ``X-Request-ID`` and
+is counted by status), outside FastAPI.
+"""
+
+import json
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.errors import QueueFullError
+
+ARRIVED = "gennet.arrived"  # scope key: time.monotonic() when the server received the request
+
+
+def arrival(scope: Scope) -> float:
+    """When the request arrived (stamped by the HTTP protocol or by the gate), monotonic."""
+    return scope.get(ARRIVED) or time.monotonic()
+
+
+def is_inference(method: str, path: str) -> bool:
+    """Requests that do model work: POST /predict, /predict/batch and /v2/.../infer."""
+    return method == "POST" and (path.startswith("/predict") or path.endswith("/infer"))
+
+
+_REFUSAL_BODY = json.dumps(
+    {"error": {"code": QueueFullError.code, "message": QueueFullError.default_message}}
+).encode()
+_REFUSAL_START = {
+    "type": "http.response.start",
+    "status": QueueFullError.status,
+    "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_REFUSAL_BODY)).encode()),
+        (b"retry-after", b"1"),
+    ],
+}
+_REFUSAL_BODY_MESSAGE = {"type": "http.response.body", "body": _REFUSAL_BODY}
+
+
+class AdmissionGate:
+    """Stamps the arrival time; answers 503 ``queue_full`` at once past ``limit`` inference
+    requests in flight (their bodies are never read)."""
+
+    def __init__(self, app: ASGIApp, limit: int, on_refusal: Callable[[], None]) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+        self._on_refusal = on_refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault(ARRIVED, time.monotonic())
+        if not is_inference(scope["method"], scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self._on_refusal()
+            await send(dict(_REFUSAL_START))
+            await send(_REFUSAL_BODY_MESSAGE)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1

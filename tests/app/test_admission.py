@@ -1,0 +1,138 @@
+"""The admission gate ahead of FastAPI, arrival-based deadlines, and decoding on the batch thread."""
+
+import asyncio
+import io
+import time
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from service_fakes import FakePredictor, client_for, fake_app, metric_value
+
+from app.admission import ARRIVED, AdmissionGate, arrival, is_inference
+from app.batcher import MicroBatcher
+from app.preprocess import Decoder
+from gennet.errors import InvalidImageError
+from gennet.preprocess import PreprocessSpec, preprocess_bytes
+
+pytestmark = pytest.mark.anyio
+
+
+def crop(seed: int = 0, fmt: str = "JPEG") -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (48, 24, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, fmt)
+    return out.getvalue()
+
+
+JPEG = {"Content-Type": "image/jpeg"}
+CROP = crop()
+SPEC = PreprocessSpec((32, 16), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("POST", "/predict", True),
+        ("POST", "/predict/batch", True),
+        ("POST", "/v2/models/gennet/infer", True),
+        ("GET", "/predict", False),
+        ("GET", "/health", False),
+        ("POST", "/model", False),
+    ],
+)
+def test_only_inference_requests_are_gated(method: str, path: str, expected: bool) -> None:
+    assert is_inference(method, path) is expected
+
+
+def test_arrival_prefers_the_protocol_stamp() -> None:
+    assert arrival({ARRIVED: 12.5}) == 12.5
+    before = time.monotonic()
+    assert arrival({}) >= before
+
+
+async def test_gate_refuses_past_the_limit_with_our_503_body_unread() -> None:
+    predictor = FakePredictor()
+    app = fake_app(predictor, max_concurrent_requests=2, max_queue=64, request_timeout_ms=30_000)
+    async with client_for(app) as client:
+        predictor.gate.clear()
+        held = [asyncio.create_task(client.post("/predict", content=CROP, headers=JPEG))]
+        held.append(asyncio.create_task(client.post("/predict", content=CROP, headers=JPEG)))
+        while sum(m.in_flight for m in _gates(app)) < 2:
+            await asyncio.sleep(0.005)
+        pulled = []
+
+        async def body():  # type: ignore[no-untyped-def]
+            pulled.append(1)
+            yield CROP
+
+        refused = await client.post("/predict", content=body(), headers=JPEG)
+        health = await client.get("/health")  # not an inference request: never gated
+        predictor.gate.set()
+        answers = await asyncio.gather(*held)
+        metrics = (await client.get("/metrics")).text
+    assert refused.status_code == 503
+    assert refused.json() == {
+        "error": {"code": "queue_full", "message": "the server is overloaded; retry later"}
+    }
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.headers["X-Request-ID"]
+    assert pulled == []
+    assert health.status_code == 200
+    assert [a.status_code for a in answers] == [200, 200]
+    assert metric_value(metrics, "gennet_rejections_total", reason="queue_full") == 1
+
+
+def _gates(app) -> list[AdmissionGate]:  # type: ignore[no-untyped-def]
+    """The AdmissionGate instances of the app's built middleware stack."""
+    found, layer = [], app.middleware_stack
+    while layer is not None:
+        if isinstance(layer, AdmissionGate):
+            found.append(layer)
+        layer = getattr(layer, "app", None)
+    return found
+
+
+async def test_deadline_counts_from_arrival_not_from_the_route() -> None:
+    """A request stamped as having arrived long ago is already late when the route sees it."""
+    app = fake_app(FakePredictor(), request_timeout_ms=1000)
+
+    async def arrived_5s_ago(scope, receive, send):  # type: ignore[no-untyped-def]
+        scope[ARRIVED] = time.monotonic() - 5.0  # as if it had waited 5 s for the event loop
+        await app(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=arrived_5s_ago)
+    async with (
+        client_for(app) as client,
+        httpx.AsyncClient(transport=transport, base_url="http://test") as stale_client,
+    ):
+        late = await stale_client.post("/predict", content=CROP, headers=JPEG)
+        fresh = await client.post("/predict", content=CROP, headers=JPEG)
+    assert late.status_code == 504 and late.json()["error"]["code"] == "deadline_exceeded"
+    assert fresh.status_code == 200
+
+
+async def test_a_bad_crop_fails_alone_when_decoded_in_the_batch() -> None:
+    predictor = FakePredictor()
+    predictor.gate.clear()
+    decoder = Decoder(SPEC, max_pixels=10_000_000)
+    batcher = MicroBatcher(predictor, preprocessor=decoder, max_batch_size=8, decode_workers=2)
+    batcher.start()
+    deadline = time.monotonic() + 10
+    blocker = batcher.enqueue(CROP, False, deadline)
+    while not predictor.calls:
+        await asyncio.sleep(0.005)
+    good = [crop(seed, "PNG") for seed in (1, 2, 3)]
+    futures = [batcher.enqueue(data, False, deadline) for data in (good[0], b"junk", *good[1:])]
+    while batcher.depth < 4:
+        await asyncio.sleep(0.005)
+    predictor.gate.set()
+    outcomes = await asyncio.gather(*futures, return_exceptions=True)
+    await blocker
+    await batcher.drain()
+    assert isinstance(outcomes[1], InvalidImageError)
+    assert predictor.sizes == [1, 3]  # the three good crops in one model call
+    expected = np.stack([preprocess_bytes(data, SPEC) for data in good])
+    np.testing.assert_array_equal(predictor.calls[1], expected)  # rows in order, exact values
+    assert [outcomes[i] for i in (0, 2, 3)] == pytest.approx(list(predictor.transform(expected)))
