@@ -1,27 +1,21 @@
-"""The model runtime: the checkpoint loaded once, a predictor chosen for the device, warmed up.
+"""The model runtime the service serves: chosen by name from ``gennet.runtimes``, loaded, warmed up.
 
-CPU: ONNX Runtime on the exported graph (much faster than PyTorch eager there). A graph that is
-missing or was exported from other weights (its stored digest differs from the checkpoint's) is
-re-exported once into ``onnx_cache_dir/<weights_sha256>.onnx`` and reused from there: serving a
-stale graph silently would be wrong, and falling back to torch would be several times slower.
-GPU: PyTorch on CUDA with FP16 autocast and channels_last (``gennet.inference.TorchPredictor``).
+``GENNET_RUNTIME`` / ``GENNET_DEVICE`` ``auto``: ONNX Runtime on the CPU (the exported graph; torch
+is never imported), PyTorch on CUDA. Which graph may serve a checkpoint, and how each runtime loads
+it, is model-side knowledge (``gennet.export``, ``gennet.runtimes``); this module only maps the
+settings onto it.
 """
 
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from app.errors import StartupError
 from app.settings import Settings
-from gennet.checkpoint import CheckpointMeta, load_checkpoint
-from gennet.export import export_onnx, onnx_weights_sha256
-from gennet.inference import OnnxPredictor, Predictor, TorchPredictor
+from gennet.checkpoint import CheckpointMeta
+from gennet.runtimes import ModelFiles, Predictor, get_backend, resolve
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +26,7 @@ class Runtime:
 
     predictor: Predictor
     meta: CheckpointMeta
-    kind: str  # "torch" or "onnx"
+    kind: str  # the runtime's name in gennet.runtimes.BACKENDS ("onnx", "torch")
     device: str
     threads: int
 
@@ -47,68 +41,21 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def resolve_device(requested: str) -> str:
-    has_cuda = torch.cuda.is_available()
-    if requested == "auto":
-        return "cuda" if has_cuda else "cpu"
-    if requested == "cuda" and not has_cuda:
-        raise StartupError("GENNET_DEVICE=cuda but torch sees no CUDA device")
-    return requested
-
-
-def resolve_kind(requested: str, device: str) -> str:
-    if requested == "auto":
-        return "torch" if device == "cuda" else "onnx"
-    if requested == "onnx" and device != "cpu":
-        raise StartupError("GENNET_RUNTIME=onnx runs on the CPU only; set GENNET_DEVICE=cpu")
-    return requested
-
-
-def _graph_digest(path: Path) -> str | None:
-    try:
-        return onnx_weights_sha256(path)
-    except Exception:  # an unreadable graph is as good as a missing one
-        return None
-
-
-def ensure_onnx(settings: Settings, meta: CheckpointMeta) -> Path:
-    """An ONNX graph exported from exactly the checkpoint's weights, exporting one if needed."""
-    path = settings.onnx_path or settings.model_path.with_suffix(".onnx")
-    cached = settings.onnx_cache_dir / f"{meta.weights_sha256}.onnx"
-    for candidate in (path, cached):
-        if candidate.is_file() and _graph_digest(candidate) == meta.weights_sha256:
-            return candidate
-    log.warning(
-        "ONNX graph %s is missing or stale; exporting the checkpoint to %s", path.name, cached
-    )
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
-            exported = Path(tmp) / cached.name
-            export_onnx(settings.model_path, exported)
-            exported.replace(cached)  # atomic: concurrent starts never see half a file
-    except OSError as exc:
-        raise StartupError(f"cannot write the ONNX graph to {cached.parent}: {exc}") from None
-    return cached
+def model_files(settings: Settings) -> ModelFiles:
+    return ModelFiles(settings.model_path, settings.onnx_path, settings.onnx_cache_dir)
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """Load the checkpoint once and build the predictor the settings ask for."""
-    model, meta = load_checkpoint(settings.model_path)
-    device = resolve_device(settings.device)
-    kind = resolve_kind(settings.runtime, device)
+    """Load the model once with the runtime and device the settings ask for.
+
+    Raises a ``GenNetError`` (one line) for a bad model file or an impossible runtime choice.
+    """
+    kind, device = resolve(settings.runtime, settings.device)
     threads = settings.threads or usable_cpus()
-    predictor: Predictor
-    if kind == "onnx":
-        predictor = OnnxPredictor(ensure_onnx(settings, meta), threads)
-    else:
-        if device == "cpu":
-            torch.set_num_threads(threads)
-        else:
-            torch.backends.cudnn.benchmark = True  # pays off: warm-up visits every batch size
-        predictor = TorchPredictor(model, device)
+    loaded = get_backend(kind).load(model_files(settings), device, threads)
+    meta = loaded.meta
     log.info("serving %s %s (%s) with %s on %s", meta.name, meta.version, meta.arch, kind, device)
-    return Runtime(predictor, meta, kind, device, threads)
+    return Runtime(loaded.predictor, meta, kind, device, threads)
 
 
 def warm_up(predictor: Predictor, input_size: tuple[int, int], max_rows: int) -> None:

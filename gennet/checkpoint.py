@@ -2,21 +2,30 @@
 
 A checkpoint is ``torch.save({"meta": <CheckpointMeta as plain data>, "state_dict": ...})`` and is
 read back with ``torch.load(weights_only=True)``, so loading never executes pickled code.
+
+This module imports torch only inside the functions that need tensors: serving with ONNX Runtime
+reads a checkpoint's metadata with :func:`peek_meta`, which needs no torch.
 """
 
+from __future__ import annotations
+
+import collections
 import hashlib
 import os
+import pickle
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import BaseModel, Field, ValidationError
-from torch import nn
 
 from gennet.errors import CheckpointError, GenNetError
-from gennet.models import create_model
 from gennet.preprocess import PreprocessSpec
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 FORMAT_VERSION = 1
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "model_store" / "gennet.pt"
@@ -55,6 +64,8 @@ def default_checkpoint_path() -> Path:
 
 def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     """A digest of names, dtypes, shapes and bytes of every tensor, in name order."""
+    import torch
+
     digest = hashlib.sha256()
     for key in sorted(state_dict):
         tensor = state_dict[key].detach().cpu().contiguous().reshape(-1)
@@ -65,6 +76,8 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
 
 def save_checkpoint(path: Path, model: nn.Module, meta: CheckpointMeta) -> CheckpointMeta:
     """Write ``model``'s weights and ``meta`` (with the weights' digest filled in) to ``path``."""
+    import torch
+
     state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     meta = meta.model_copy(update={"weights_sha256": weights_sha256(state_dict)})
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,32 +87,47 @@ def save_checkpoint(path: Path, model: nn.Module, meta: CheckpointMeta) -> Check
     return meta
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
+
+
 def _read(path: Path) -> dict[str, Any]:
+    import torch
+
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({reason[:160]})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
     if not isinstance(payload, dict) or not {"meta", "state_dict"} <= payload.keys():
         raise CheckpointError(f"{path}: not a GenNet checkpoint (no 'meta' and 'state_dict')")
     return payload
 
 
-def read_meta(path: Path) -> tuple[CheckpointMeta, dict[str, torch.Tensor]]:
-    """Read and validate a checkpoint's metadata and weights digest (no model is built)."""
-    payload = _read(path)
+def validate_meta(raw: Any, source: Path) -> CheckpointMeta:
+    """``raw`` metadata (plain data) as a :class:`CheckpointMeta`; one-line errors naming ``source``."""
     try:
-        meta = CheckpointMeta.model_validate(payload["meta"])
+        meta = CheckpointMeta.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise CheckpointError(f"{path}: invalid metadata field {field!r}: {first['msg']}") from None
+        raise CheckpointError(
+            f"{source}: invalid metadata field {field!r}: {first['msg']}"
+        ) from None
     if meta.format_version != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: format version {meta.format_version} is not supported (expected {FORMAT_VERSION})"
+            f"{source}: format version {meta.format_version} is not supported "
+            f"(expected {FORMAT_VERSION})"
         )
+    return meta
+
+
+def read_meta(path: Path) -> tuple[CheckpointMeta, dict[str, torch.Tensor]]:
+    """Read and validate a checkpoint's metadata and weights digest (no model is built)."""
+    payload = _read(path)
+    meta = validate_meta(payload["meta"], path)
     state_dict = payload["state_dict"]
     if weights_sha256(state_dict) != meta.weights_sha256:
         raise CheckpointError(
@@ -110,6 +138,8 @@ def read_meta(path: Path) -> tuple[CheckpointMeta, dict[str, torch.Tensor]]:
 
 def load_checkpoint(path: Path | None = None) -> tuple[nn.Module, CheckpointMeta]:
     """Load, validate and build the model of a checkpoint, in eval mode on the CPU."""
+    from gennet.models import create_model
+
     path = Path(path) if path is not None else default_checkpoint_path()
     meta, state_dict = read_meta(path)
     try:
@@ -121,3 +151,47 @@ def load_checkpoint(path: Path | None = None) -> tuple[nn.Module, CheckpointMeta
             f"{path}: weights do not fit architecture {meta.arch!r}: {reason[:200]}"
         ) from None
     return model.eval(), meta
+
+
+class _MetaOnlyUnpickler(pickle.Unpickler):
+    """Reads a ``torch.save`` pickle with every tensor replaced by None: no torch, no code run.
+
+    Only ``collections.OrderedDict`` and torch's tensor/storage rebuild functions may be named;
+    the latter become a function that returns None, so the weights are never materialised.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch" or module.startswith("torch."):
+            return _no_tensor
+        raise pickle.UnpicklingError(f"unexpected global {module}.{name}")
+
+    def persistent_load(self, pid: Any) -> None:
+        return None
+
+
+def _no_tensor(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def peek_meta(path: Path) -> CheckpointMeta:
+    """A checkpoint's validated metadata, read without torch (the weights are not read).
+
+    The weights digest it returns is the one the checkpoint claims; :func:`read_meta` (torch)
+    also checks it against the tensors. Enough to tell whether an ONNX graph was exported from
+    this checkpoint, which is all that serving the graph needs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith("/data.pkl"))
+            with archive.open(name) as pickled:
+                payload = _MetaOnlyUnpickler(pickled).load()
+    except (OSError, zipfile.BadZipFile, StopIteration, pickle.UnpicklingError, EOFError) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
+    if not isinstance(payload, dict) or not {"meta", "state_dict"} <= payload.keys():
+        raise CheckpointError(f"{path}: not a GenNet checkpoint (no 'meta' and 'state_dict')")
+    return validate_meta(payload["meta"], path)

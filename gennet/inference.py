@@ -1,74 +1,36 @@
-"""Predictors over a normalised batch (PyTorch or ONNX Runtime) and flip test-time augmentation.
+"""Predicting over a normalised batch, whatever the runtime, and flip test-time augmentation.
 
 A predictor maps float32 (N, 3, H, W) to float32 (N,): the probability of ``male`` for each row.
+The predictors themselves live with their runtime (``gennet.runtimes``); they are importable from
+here too. Nothing here imports torch: ``TorchPredictor`` imports it when built.
 """
 
-from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from gennet.preprocess import PreprocessSpec, normalise
+from gennet.runtimes.base import Predictor
+from gennet.runtimes.onnxrt import OnnxPredictor
+from gennet.runtimes.pytorch import TorchPredictor
+
+__all__ = [
+    "OnnxPredictor",
+    "Predictor",
+    "TorchPredictor",
+    "merge_flips",
+    "predict",
+    "predict_images",
+    "with_flips",
+]
 
 
-class Predictor(Protocol):
-    device: str
+def __getattr__(name: str) -> Any:
+    if name == "ProbabilityModel":  # a torch module: imported on first use only
+        from gennet.models.probability import ProbabilityModel
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
-
-
-class ProbabilityModel(nn.Module):
-    """Wraps a logit model so that it returns probabilities (what the ONNX graph exports)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.model(x))
-
-
-class TorchPredictor:
-    """PyTorch eager; FP16 autocast and channels_last on CUDA, FP32 on the CPU."""
-
-    def __init__(self, model: nn.Module, device: str = "cpu") -> None:
-        self.device = device
-        self.cuda = device.startswith("cuda")
-        self.model = ProbabilityModel(model).eval().to(device)
-        if self.cuda:
-            # memory_format is accepted at run time but missing from torch's type stubs
-            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-
-    @torch.inference_mode()
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
-        if self.cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.float16):
-                return self.model(x).float().cpu().numpy()
-        return self.model(x).numpy()
-
-
-class OnnxPredictor:
-    """ONNX Runtime on the CPU with a fixed number of intra-op threads."""
-
-    device = "cpu"
-
-    def __init__(self, path: Path, threads: int = 0) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
-        return np.asarray(self.session.run(None, feed)[0], dtype=np.float32).reshape(-1)
+        return ProbabilityModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def with_flips(batch: np.ndarray, tta: np.ndarray) -> np.ndarray:

@@ -1,38 +1,87 @@
-"""``gennet info``: what a checkpoint is (metadata, parameters, GFLOPs), or the model zoo."""
+"""``gennet info``: what a checkpoint or ONNX graph is (metadata, parameters, GFLOPs, the graph
+that serves it), or the model zoo."""
 
 import argparse
 from pathlib import Path
 from typing import Any
 
-from gennet.checkpoint import default_checkpoint_path, load_checkpoint
+from gennet.checkpoint import CheckpointMeta, default_checkpoint_path, load_checkpoint
 from gennet.commands.common import to_json
-from gennet.models import create_model, list_models
-from gennet.models.complexity import count_gflops, count_parameters
+from gennet.errors import CheckpointError
+from gennet.export import META_KEY, SHA_KEY, graph_meta, onnx_weights_sha256
 
 ZOO_INPUT_SIZE = (256, 128)
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("info", help="show a checkpoint's metadata or the model zoo")
-    parser.add_argument("path", nargs="?", type=Path, help="checkpoint (default: the shipped one)")
+    parser.add_argument(
+        "path", nargs="?", type=Path, help="checkpoint or ONNX graph (default: the shipped one)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--models", action="store_true", help="list the registered architectures")
     parser.set_defaults(handler=run)
 
 
+def graph_status(graph: Path, weights_sha256: str) -> str:
+    """Whether ``graph`` can serve the checkpoint whose weights digest is ``weights_sha256``."""
+    if not graph.is_file():
+        return "missing (the onnx runtime re-exports it at start-up; needs torch)"
+    try:
+        digest = onnx_weights_sha256(graph)
+    except CheckpointError:
+        return "unreadable"
+    if digest != weights_sha256:
+        return "stale: exported from other weights (re-export it: gennet export)"
+    try:
+        graph_meta(graph)
+    except CheckpointError:
+        return f"fresh, but without {META_KEY} (an older export): re-export it to serve it alone"
+    return f"fresh: carries this checkpoint's {SHA_KEY} and {META_KEY}"
+
+
 def checkpoint_info(path: Path) -> dict[str, Any]:
-    """The checkpoint's metadata plus its path, parameter count and GFLOPs per crop."""
-    model, meta = load_checkpoint(path)
+    """The checkpoint's metadata plus its path, parameter count, GFLOPs per crop and ONNX graph.
+
+    An ONNX graph is described by the metadata stored in it (no torch needed); parameters and
+    GFLOPs are then those of the architecture it names.
+    """
+    if path.suffix == ".onnx":
+        meta = graph_meta(path)
+        graph = {"path": str(path), "status": f"servable alone: carries {META_KEY}"}
+        model = None
+    else:
+        model, meta = load_checkpoint(path)
+        onnx = path.with_suffix(".onnx")
+        graph = {"path": str(onnx), "status": graph_status(onnx, meta.weights_sha256)}
+    return {"path": str(path), **meta.model_dump(mode="json"), **_size(model, meta), "onnx": graph}
+
+
+def _size(model: Any, meta: CheckpointMeta) -> dict[str, Any]:
+    """Parameters and GFLOPs per crop (of the named architecture when ``model`` is None)."""
+    try:
+        from gennet.models import create_model
+        from gennet.models.complexity import count_gflops, count_parameters
+    except ImportError:  # serving install, without torch
+        return {"params": None, "gflops": None}
+    model = model if model is not None else create_model(meta.arch, **meta.arch_kwargs)
     return {
-        "path": str(path),
-        **meta.model_dump(mode="json"),
         "params": count_parameters(model),
         "gflops": round(count_gflops(model, meta.input_size), 4),
     }
 
 
+def list_models() -> list[str]:
+    from gennet.models import list_models as registered
+
+    return registered()
+
+
 def zoo_info() -> list[dict[str, Any]]:
     """Every registered architecture with default arguments, measured at 256x128."""
+    from gennet.models import create_model
+    from gennet.models.complexity import count_gflops, count_parameters
+
     rows = []
     for name in list_models():
         model = create_model(name)
@@ -66,8 +115,9 @@ def format_checkpoint(info: dict[str, Any]) -> str:
         f"input        3x{height}x{width}, mean {info['mean']}, std {info['std']}",
         f"classes      {', '.join(info['class_names'])}; threshold {info['threshold']:.2f} "
         "(P(male) at or above it is male)",
-        f"size         {info['params']:,} parameters, {info['gflops']:.3f} GFLOPs per crop",
+        _size_line(info),
         f"weights      sha256 {info['weights_sha256']}",
+        f"onnx         {info['onnx']['path']}: {info['onnx']['status']}",
     ]
     if info["data"]:
         lines.append(f"data         {info['data'].get('dataset', '?')}")
@@ -76,6 +126,12 @@ def format_checkpoint(info: dict[str, Any]) -> str:
         lines.append("metrics")
         lines += [_metric_line(name, metrics) for name, metrics in splits.items()]
     return "\n".join(lines)
+
+
+def _size_line(info: dict[str, Any]) -> str:
+    if info["params"] is None:
+        return "size         unknown (install the torch extra to count parameters and GFLOPs)"
+    return f"size         {info['params']:,} parameters, {info['gflops']:.3f} GFLOPs per crop"
 
 
 def format_zoo(rows: list[dict[str, Any]]) -> str:

@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gennet.checkpoint import read_meta
 from gennet.errors import GenNetError
 
 
@@ -37,13 +36,16 @@ def run(args: argparse.Namespace) -> int:
         first = exc.errors()[0]
         name = "GENNET_" + "_".join(str(part) for part in first["loc"]).upper()
         raise GenNetError(f"invalid setting {name}: {first['msg']}") from None
-    # Fail before uvicorn starts, with the CLI's one-line error, if the checkpoint is bad.
-    read_meta(settings.model_path)
+    # Load the model before uvicorn starts: a bad model file or an impossible runtime choice fails
+    # here, with the CLI's one-line error, and the server serves what was loaded.
+    from app.runtime import build_runtime
+
+    runtime = build_runtime(settings)
     from app.server import serve  # after the checks: importing app.main builds its module-level app
 
     # The server drains on SIGTERM/SIGINT, then re-raises the signal to the handler it found: make
     # that a clean exit (status 0) instead of death by signal or a KeyboardInterrupt traceback.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _stopped)
-    serve(settings, args.host or settings.host, args.port or settings.port)
+    serve(settings, args.host or settings.host, args.port or settings.port, lambda _: runtime)
     return 0

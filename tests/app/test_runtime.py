@@ -10,14 +10,15 @@ import pytest
 import torch
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
 
-from app import runtime as runtime_module
 from app.errors import StartupError
 from app.main import create_app
-from app.runtime import build_runtime, ensure_onnx, resolve_device, resolve_kind
+from app.runtime import build_runtime
 from app.settings import Settings
+from gennet import export as export_module
 from gennet.checkpoint import read_meta
-from gennet.export import SHA_KEY
+from gennet.export import SHA_KEY, fresh_graph
 from gennet.preprocess import preprocess_bytes
+from gennet.runtimes import RuntimeUnavailableError, resolve_device, resolve_kind
 
 pytestmark = pytest.mark.anyio
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only defaults")
@@ -107,11 +108,10 @@ def test_stale_onnx_is_reexported_to_the_cache(
         exports.append(out)
         shutil.copy(onnx_path, out)
 
-    monkeypatch.setattr(runtime_module, "export_onnx", fake_export)
-    settings = real_settings(checkpoint_path, onnx_path=stale_path, onnx_cache_dir=tmp_path / "c")
-    first = ensure_onnx(settings, meta)
-    again = ensure_onnx(settings, meta)
-    fresh = ensure_onnx(real_settings(checkpoint_path), meta)
+    monkeypatch.setattr(export_module, "export_onnx", fake_export)
+    first = fresh_graph(checkpoint_path, meta, stale_path, tmp_path / "c")
+    again = fresh_graph(checkpoint_path, meta, stale_path, tmp_path / "c")
+    fresh = fresh_graph(checkpoint_path, meta, onnx_path, tmp_path / "c")
     assert first == again == tmp_path / "c" / f"{meta.weights_sha256}.onnx"
     assert len(exports) == 1
     assert fresh == onnx_path
@@ -122,9 +122,9 @@ def test_cpu_defaults_and_impossible_choices() -> None:
     assert resolve_device("auto") == "cpu"
     assert resolve_kind("auto", "cpu") == "onnx"
     assert resolve_kind("auto", "cuda") == "torch"
-    with pytest.raises(StartupError):
+    with pytest.raises(RuntimeUnavailableError):
         resolve_device("cuda")
-    with pytest.raises(StartupError):
+    with pytest.raises(RuntimeUnavailableError):
         resolve_kind("onnx", "cuda")
 
 

@@ -1,0 +1,122 @@
+"""Runtimes: the engines that run the model, one small backend module each, chosen by name.
+
+A backend says which devices it runs on and turns the model files into a predictor plus the
+metadata it serves with (``base.Backend``). Backends are imported only when chosen, and import
+their engine only when loading, so serving with ONNX Runtime never imports torch. Adding a runtime
+(OpenVINO, TensorRT) is one module with a ``BACKEND`` object and one line in ``BACKENDS``.
+"""
+
+import importlib
+import importlib.util
+from pathlib import Path
+
+from gennet.runtimes.base import (
+    Backend,
+    Loaded,
+    ModelFiles,
+    Predictor,
+    RuntimeUnavailableError,
+)
+
+# name -> module holding its BACKEND
+BACKENDS: dict[str, str] = {
+    "onnx": "gennet.runtimes.onnxrt",
+    "torch": "gennet.runtimes.pytorch",
+}
+# What "auto" picks: devices in order of preference, and the runtime for each device.
+DEVICE_PREFERENCE = ("cuda", "cpu")
+DEFAULT_RUNTIME = {"cpu": "onnx", "cuda": "torch"}
+# Device nodes of an NVIDIA driver (Linux, WSL): without one, CUDA is not probed (no torch import).
+_GPU_NODES = ("/dev/nvidiactl", "/dev/dxg")
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Loaded",
+    "ModelFiles",
+    "Predictor",
+    "RuntimeUnavailableError",
+    "get_backend",
+    "load",
+    "resolve",
+    "resolve_device",
+    "resolve_kind",
+]
+
+
+def get_backend(name: str) -> Backend:
+    """The backend registered as ``name`` (its engine is not imported yet)."""
+    if name not in BACKENDS:
+        known = ", ".join(sorted(BACKENDS))
+        raise RuntimeUnavailableError(f"unknown runtime {name!r} (known: {known})")
+    backend: Backend = importlib.import_module(BACKENDS[name]).BACKEND
+    return backend
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device; torch is imported only where a driver is present."""
+    if not installed("torch"):
+        return False
+    if not any(Path(node).exists() for node in _GPU_NODES):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def device_available(device: str) -> bool:
+    return device == "cpu" or (device == "cuda" and cuda_available())
+
+
+def resolve_device(requested: str, candidates: tuple[str, ...] = DEVICE_PREFERENCE) -> str:
+    """``auto``: the first available device of ``candidates`` (CUDA before the CPU)."""
+    if requested == "auto":
+        ordered = [d for d in DEVICE_PREFERENCE if d in candidates]
+        return next((d for d in ordered if device_available(d)), ordered[-1] if ordered else "cpu")
+    if not device_available(requested):
+        why = "torch sees none" if installed("torch") else "torch is not installed"
+        raise RuntimeUnavailableError(f"device {requested!r} was asked for, but {why}")
+    return requested
+
+
+def resolve_kind(requested: str, device: str) -> str:
+    """``auto``: the default runtime of ``device``; otherwise one that runs there."""
+    name = DEFAULT_RUNTIME[device] if requested == "auto" else requested
+    backend = get_backend(name)
+    if device not in backend.devices:
+        where = ", ".join(backend.devices)
+        raise RuntimeUnavailableError(
+            f"runtime {name!r} runs on {where} only, not on {device}; choose another device"
+        )
+    return name
+
+
+def resolve(runtime: str, device: str) -> tuple[str, str]:
+    """(runtime, device) for the requested pair; ``auto`` device fits an explicit runtime."""
+    candidates = DEVICE_PREFERENCE if runtime == "auto" else get_backend(runtime).devices
+    chosen = resolve_device(device, candidates)
+    return resolve_kind(runtime, chosen), chosen
+
+
+def load(runtime: str, files: ModelFiles, device: str, threads: int) -> Loaded:
+    """Load ``files`` with the runtime called ``runtime`` on ``device``."""
+    return get_backend(runtime).load(files, device, threads)
+
+
+def require(module: str, runtime: str, extra: str) -> object:
+    """Import an engine, or fail in one line saying which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise RuntimeUnavailableError(
+            f"the {runtime} runtime needs the {module!r} package, which is not installed "
+            f"(pip install 'gennet[{extra}]')"
+        ) from None
