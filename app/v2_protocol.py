@@ -39,7 +39,9 @@ _MAX_CAMERA_CHARS = 128
 
 
 class ProtocolError(ServiceError):
-    status, code = 400, "invalid_inference_request"
+    """A malformed inference request: 400, counted as ``invalid_request`` like a bad /predict."""
+
+    status, code = 400, "invalid_request"
     default_message = "invalid inference request"
 
 
