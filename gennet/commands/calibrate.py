@@ -1,22 +1,27 @@
 """``gennet calibrate``: fit a decision threshold per camera (or source) and write the JSON file.
 
-The crops are scored exactly as ``gennet evaluate`` scores them (the serving path, no TTA); the
-service then applies the file's thresholds with ``?camera=`` (see :mod:`gennet.calibration`).
+``--data`` is a labelled manifest folder (grouped by its ``camera`` column, else ``source``) or,
+with ``--male-share``, also a folder of unlabelled crops with one sub-folder per camera. The crops
+are scored exactly as ``gennet evaluate`` scores them (the serving path, no TTA); the service then
+applies the file's thresholds with ``?camera=`` (see :mod:`gennet.calibration`).
 """
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from gennet.calibration import Calibration, fit_calibration
-from gennet.commands.common import positive_int, write_text
-from gennet.commands.evaluate import load_scoring
+from gennet.checkpoint import CheckpointMeta
+from gennet.commands.common import decode_files, positive_int, write_text
+from gennet.commands.evaluate import load_predictor, load_scoring
 from gennet.data.manifest import Sample
 from gennet.errors import ManifestError
 from gennet.evaluate.metrics import classification_metrics
 from gennet.inference import predict_images
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 
 
 def share(text: str) -> float:
@@ -34,7 +39,12 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "calibrate", help="fit a decision threshold per camera and write a calibration file"
     )
-    parser.add_argument("--data", type=Path, required=True, help="data folder with manifest.csv")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="folder with manifest.csv; with --male-share also DIR/<camera>/<crops> (no labels)",
+    )
     parser.add_argument("--split", default="all", help="split to fit on (default: every row)")
     parser.add_argument(
         "--by",
@@ -60,18 +70,62 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+class Scored(NamedTuple):
+    """Every crop's group and P(male), and its label when the data has labels."""
+
+    checkpoint: Path
+    meta: CheckpointMeta
+    groups: np.ndarray
+    probs: np.ndarray
+    targets: np.ndarray | None
+
+
 def group_key(sample: Sample, by: str) -> str:
     """The group of a crop: its camera (else its source), or its source."""
     return (sample.camera or sample.source) if by == "camera" else sample.source
 
 
-def group_indices(samples: list[Sample], by: str) -> dict[str, np.ndarray]:
-    keys = np.array([group_key(s, by) for s in samples])
-    unnamed = int(np.sum(keys == ""))
+def score_manifest(args: argparse.Namespace) -> Scored:
+    checkpoint, meta, predictor, samples, images = load_scoring(
+        args.data, args.split, args.checkpoint
+    )
+    groups = np.array([group_key(s, args.by) for s in samples])
+    unnamed = int(np.sum(groups == ""))
     if unnamed:
-        what = "a camera or a source" if by == "camera" else "a source"
+        what = "a camera or a source" if args.by == "camera" else "a source"
         raise ManifestError(f"{unnamed} row(s) have neither {what} to group by")
+    probs = predict_images(predictor, images, meta.preprocess_spec, batch_size=args.batch_size)
+    return Scored(checkpoint, meta, groups, probs, np.array([s.target for s in samples]))
+
+
+def rows_by_group(keys: np.ndarray) -> dict[str, np.ndarray]:
+    """The row indices of each group, groups in name order."""
     return {key: np.flatnonzero(keys == key) for key in sorted(set(keys.tolist()))}
+
+
+def list_crops(root: Path) -> tuple[list[Path], list[str]]:
+    """Image files below ``root/<camera>/`` and their camera (the sub-folder's name)."""
+    if not root.is_dir():
+        raise ManifestError(f"{root}: not a folder")
+    paths, groups = [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(path)
+                groups.append(folder.name)
+    if not paths:
+        raise ManifestError(
+            f"{root}: no manifest.csv and no crops in camera sub-folders (DIR/<camera>/*.jpg)"
+        )
+    return paths, groups
+
+
+def score_folders(args: argparse.Namespace) -> Scored:
+    checkpoint, meta, predictor = load_predictor(args.checkpoint)
+    paths, groups = list_crops(args.data)
+    images = decode_files(paths, meta.preprocess_spec)
+    probs = predict_images(predictor, images, meta.preprocess_spec, batch_size=args.batch_size)
+    return Scored(checkpoint, meta, np.array(groups), probs, None)
 
 
 def _f1(value: float | None) -> str:
@@ -100,31 +154,32 @@ def format_table(calibration: Calibration, pooled: tuple[float, float] | None) -
 
 
 def run(args: argparse.Namespace) -> int:
-    checkpoint, meta, predictor, samples, images = load_scoring(
-        args.data, args.split, args.checkpoint
-    )
-    probs = predict_images(predictor, images, meta.preprocess_spec, batch_size=args.batch_size)
-    targets = np.array([s.target for s in samples])
-    groups = group_indices(samples, args.by)
+    unlabelled = args.male_share is not None and not (args.data / "manifest.csv").is_file()
+    checkpoint, meta, keys, probs, targets = (score_folders if unlabelled else score_manifest)(args)
+    groups = rows_by_group(keys)
     # By share, the threshold never sees a label: labels only feed the before/after figures.
     calibration = fit_calibration(
-        {name: (probs[rows], targets[rows]) for name, rows in groups.items()},
+        {
+            name: (probs[rows], None if targets is None else targets[rows])
+            for name, rows in groups.items()
+        },
         weights_sha256=meta.weights_sha256,
         default_threshold=meta.threshold,
-        by=args.by,
+        by="camera" if unlabelled else args.by,
         male_share=args.male_share,
         min_per_label=args.min_per_label,
     )
-    per_crop = np.empty(len(samples))
-    for name, rows in groups.items():
-        per_crop[rows] = calibration.threshold_for(name)
     pooled = None
-    if 0 < targets.sum() < len(targets):
+    if targets is not None and 0 < targets.sum() < len(targets):
+        per_crop = np.empty(len(probs))
+        for name, rows in groups.items():
+            per_crop[rows] = calibration.threshold_for(name)
         pooled = (
             classification_metrics(targets, probs, meta.threshold)["macro_f1"],
             classification_metrics(targets, probs, per_crop)["macro_f1"],
         )
-    print(f"calibration of {checkpoint} on {args.data} (split {args.split}, by {args.by})")
+    what = "camera folders" if unlabelled else f"split {args.split}, by {args.by}"
+    print(f"calibration of {checkpoint} on {args.data} ({what})")
     print(format_table(calibration, pooled), end="")
     write_text(args.out, calibration.to_json())
     print(f"wrote {args.out}")

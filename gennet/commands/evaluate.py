@@ -5,6 +5,7 @@ decision threshold is the checkpoint's own, so the figures are what the service 
 """
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,14 +44,22 @@ class Scoring(NamedTuple):
     images: np.ndarray
 
 
-def load_scoring(data: Path, split: str, checkpoint: Path | None) -> Scoring:
-    """Load the checkpoint (default: GENNET_MODEL_PATH or model_store) and decode the split's
-    crops by the serving path; shared by ``evaluate`` and ``calibrate``."""
+def load_predictor(checkpoint: Path | None) -> tuple[Path, CheckpointMeta, Predictor]:
+    """The checkpoint (default: GENNET_MODEL_PATH or model_store) as a CPU predictor."""
     checkpoint = checkpoint or default_checkpoint_path()
     model, meta = load_checkpoint(checkpoint)
-    samples = select(read_manifest(data), split)
+    return checkpoint, meta, TorchPredictor(model, "cpu")
+
+
+def load_scoring(
+    data: Path, split: str, checkpoint: Path | None, only_sources: Sequence[str] = ()
+) -> Scoring:
+    """The predictor and the split's crops decoded by the serving path; shared by ``evaluate``,
+    ``calibrate`` and the calibration scripts."""
+    checkpoint, meta, predictor = load_predictor(checkpoint)
+    samples = select(read_manifest(data), split, only_sources=only_sources)
     images = decode_files([s.path for s in samples], meta.preprocess_spec)
-    return Scoring(checkpoint, meta, TorchPredictor(model, "cpu"), samples, images)
+    return Scoring(checkpoint, meta, predictor, samples, images)
 
 
 def tta_effect(without: dict[str, Any], with_tta: dict[str, Any]) -> dict[str, Any]:

@@ -197,3 +197,59 @@ def test_unwritable_output_is_a_one_line_error(
     assert run(data, checkpoint_path, blocker / "cal.json") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write" in err
+
+
+def test_unlabelled_camera_folders_by_male_share(
+    tmp_path: Path,
+    checkpoint_path: Path,
+    image_file: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No manifest, no labels: DIR/<camera>/<crops>; the threshold is the share's quantile."""
+    crops = tmp_path / "crops"
+    for i in range(8):
+        image_file(crops / "entrance" / f"{i}.jpg", seed=i)
+        image_file(crops / "lobby" / "day" / f"{i}.png", seed=10 + i)
+    (crops / "lobby" / "notes.txt").write_text("not a crop")
+    scores = np.r_[np.arange(8) / 10, 0.5 + np.arange(8) / 20].astype(np.float32)
+
+    def fake(predictor: object, images: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        assert len(images) == 16  # notes.txt is not a crop
+        return scores
+
+    monkeypatch.setattr(calibrate, "predict_images", fake)
+    out = tmp_path / "cal.json"
+    argv = ["--male-share", "0.25", "--min-per-label", "3"]
+    assert run(crops, checkpoint_path, out, *argv) == 0
+    cal = load_calibration(out, read_meta(checkpoint_path)[0].weights_sha256)
+    assert (
+        cal.mode == "male_share"
+        and cal.by == "camera"
+        and list(cal.groups)
+        == [
+            "entrance",
+            "lobby",
+        ]
+    )
+    entrance, lobby = cal.groups["entrance"], cal.groups["lobby"]
+    assert entrance.threshold == pytest.approx(0.55) and lobby.threshold == pytest.approx(0.775)
+    assert (entrance.n, entrance.n_male, entrance.n_female) == (8, 0, 0)
+    assert entrance.fitted and entrance.macro_f1_before is None and entrance.macro_f1_after is None
+    assert "camera folders" in capsys.readouterr().out
+
+
+def test_labelled_mode_needs_a_manifest(
+    tmp_path: Path,
+    checkpoint_path: Path,
+    image_file: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    image_file(tmp_path / "crops" / "entrance" / "0.jpg")
+    assert run(tmp_path / "crops", checkpoint_path, tmp_path / "c.json") == 2
+    assert "manifest not found" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(empty, checkpoint_path, tmp_path / "c.json", "--male-share", "0.5") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no crops in camera sub-folders" in err
