@@ -1,12 +1,13 @@
 """``gennet loso``: leave-one-source-out folds of a recipe, per fold and their mean."""
 
 import argparse
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from gennet.commands.train import add_recipe_arguments, recipe_from_args
-from gennet.train.loso import DEFAULT_HOLDOUTS, run_loso
+from gennet.train.loso import DEFAULT_HOLDOUTS, comparison_table, run_loso
 
 DEFAULT_OUT = Path("runs/loso")
 
@@ -26,10 +27,21 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--retrain", action="store_true", help="train folds whose checkpoint already exists"
     )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        type=Path,
+        metavar="LOSO_DIR",
+        help="train nothing: print these finished runs (their loso.json) side by side",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.compare:
+        runs = {path.name: json.loads((path / "loso.json").read_text()) for path in args.compare}
+        print(comparison_table(runs), end="")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args.out = args.out or DEFAULT_OUT
     cfg = recipe_from_args(args)

@@ -142,3 +142,27 @@ def markdown_table(folds: Sequence[FoldResult]) -> str:
         f"{mean['wall_minutes']:.1f} |"
     )
     return "\n".join(lines) + "\n"
+
+
+def comparison_table(summaries: dict[str, dict[str, Any]]) -> str:
+    """Recipes side by side (``{name: loso.json contents}``): per fold and the mean, macro-F1 /
+    ROC AUC / best-threshold macro-F1 and the fold's wall time."""
+    names = list(summaries)
+    sources = [f["source"] for f in summaries[names[0]]["folds"]]
+    folds = {n: {f["source"]: f for f in s["folds"]} for n, s in summaries.items()}
+    header = "| held out | " + " | ".join(
+        f"{n}: macro-F1 / AUC / best-thr F1 / wall min" for n in names
+    )
+    lines = [header + " |", "|---|" + "---|" * len(names)]
+
+    def cells(values: dict[str, Any]) -> str:
+        return " | ".join(
+            f"{v['macro_f1']:.3f} / {v['auc']:.3f} / {v['best_macro_f1']:.3f} / "
+            f"{v['wall_minutes']:.0f}"
+            for v in values.values()
+        )
+
+    for source in sources:
+        lines.append(f"| {source} | {cells({n: folds[n][source] for n in names})} |")
+    lines.append(f"| **mean** | {cells({n: summaries[n]['mean'] for n in names})} |")
+    return "\n".join(lines) + "\n"

@@ -77,3 +77,21 @@ def test_loso_resumes_folds_that_have_a_checkpoint(tiny_data: Path, tmp_path: Pa
     again = run_loso(cfg, ["C"])
     assert checkpoint.stat().st_mtime_ns == stamp  # scored again, not retrained
     assert again["folds"] == first["folds"]
+
+
+def test_compare_prints_recipes_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fold = {"macro_f1": 0.7, "auc": 0.8, "best_macro_f1": 0.75, "wall_minutes": 12.0}
+    for name, shift in (("baseline", 0.0), ("camera", 0.05)):
+        folds = [
+            {**fold, "source": s, "macro_f1": fold["macro_f1"] + shift} for s in ("GRID", "MIT")
+        ]
+        mean = {**fold, "macro_f1": fold["macro_f1"] + shift}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "loso.json").write_text(json.dumps({"folds": folds, "mean": mean}))
+    assert main(["loso", "--compare", str(tmp_path / "baseline"), str(tmp_path / "camera")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "baseline: macro-F1" in lines[0] and "camera: macro-F1" in lines[0]
+    assert lines[2] == "| GRID | 0.700 / 0.800 / 0.750 / 12 | 0.750 / 0.800 / 0.750 / 12 |"
+    assert lines[-1].startswith("| **mean** | 0.700") and len(lines) == 2 + 2 + 1
