@@ -1,20 +1,58 @@
 """The ``gennet`` command line: train, loso, evaluate, calibrate, info, export, predict, serve."""
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
-from gennet.commands import calibrate, evaluate, export, info, loso, predict, serve, train
 from gennet.errors import GenNetError
 
-COMMANDS = (train, loso, evaluate, calibrate, info, export, predict, serve)
+COMMANDS = ("train", "loso", "evaluate", "calibrate", "info", "export", "predict", "serve")
+# The extra a command needs beyond the base install (which serves on the CPU only); default: train.
+EXTRA_OF = {"export": "torch", "predict": "torch", "info": "torch"}
+
+
+class Unavailable:
+    """A command whose module needs a package that is not installed: it says which, in one line."""
+
+    def __init__(self, name: str, missing: str) -> None:
+        self.name, self.missing = name, missing
+
+    def add_parser(self, subparsers: Any) -> None:
+        extra = EXTRA_OF.get(self.name, "train")
+        parser = subparsers.add_parser(
+            self.name,
+            help=f"(needs: pip install 'gennet[{extra}]')",
+            add_help=False,
+            prefix_chars="\0",  # every argument, flags included, lands in "rest"
+        )
+        parser.add_argument("rest", nargs="*")
+        parser.set_defaults(handler=self.run)
+
+    def run(self, args: argparse.Namespace) -> int:
+        extra = EXTRA_OF.get(self.name, "train")
+        raise GenNetError(
+            f"needs the {self.missing!r} package, which is not installed "
+            f"(pip install 'gennet[{extra}]')"
+        )
+
+
+def load_command(name: str) -> ModuleType | Unavailable:
+    try:
+        return importlib.import_module(f"gennet.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.startswith("gennet"):
+            raise
+        return Unavailable(name, exc.name.partition(".")[0])
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gennet", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        command.add_parser(subparsers)
+    for name in COMMANDS:
+        load_command(name).add_parser(subparsers)
     return parser
 
 

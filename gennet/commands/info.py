@@ -5,10 +5,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gennet.checkpoint import CheckpointMeta, default_checkpoint_path, load_checkpoint
+from gennet.checkpoint import CheckpointMeta, default_checkpoint_path, load_checkpoint, peek_meta
 from gennet.commands.common import to_json
 from gennet.errors import CheckpointError
 from gennet.export import META_KEY, SHA_KEY, graph_meta, onnx_weights_sha256
+from gennet.runtimes import installed
 
 ZOO_INPUT_SIZE = (256, 128)
 
@@ -46,12 +47,15 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
     An ONNX graph is described by the metadata stored in it (no torch needed); parameters and
     GFLOPs are then those of the architecture it names.
     """
+    model: Any = None
     if path.suffix == ".onnx":
         meta = graph_meta(path)
         graph = {"path": str(path), "status": f"servable alone: carries {META_KEY}"}
-        model = None
     else:
-        model, meta = load_checkpoint(path)
+        if installed("torch"):
+            model, meta = load_checkpoint(path)
+        else:  # a serving install: the metadata, weights unchecked, no sizes
+            meta = peek_meta(path)
         onnx = path.with_suffix(".onnx")
         graph = {"path": str(onnx), "status": graph_status(onnx, meta.weights_sha256)}
     return {"path": str(path), **meta.model_dump(mode="json"), **_size(model, meta), "onnx": graph}
