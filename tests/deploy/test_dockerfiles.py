@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from deploy_contract import (
@@ -65,14 +66,16 @@ def test_hadolint_passes(path: str) -> None:
 
 @pytest.mark.parametrize("path", SERVICE_DOCKERFILES)
 def test_cmd_is_the_makefile_serve_command(path: str) -> None:
-    """Same program, sub-command and flags as `make serve`; bound to all interfaces, app port."""
+    """Same program and sub-command as `make serve`, on all interfaces; the port is GENNET_PORT
+    (the app's default), so that `-e GENNET_PORT=...` moves the server and its health check."""
     cmd = json.loads(instruction(path, "CMD"))
     serve = shlex.split(makefile_recipe("serve").strip())
     assert Path(serve[0]).name == cmd[0] == "gennet"
     assert serve[1] == cmd[1] == "serve"
-    assert serve[2::2] == cmd[2::2] == ["--host", "--port"]
+    assert serve[2::2] == ["--host", "--port"]
+    assert cmd[2:] == ["--host", "0.0.0.0"]
     port = str(default_setting("port"))
-    assert cmd[3::2] == ["0.0.0.0", port]
+    assert f"GENNET_PORT={port}" in instruction(path, "ENV")
     assert makefile_default("PORT") == port == instruction(path, "EXPOSE")
 
 
@@ -100,11 +103,13 @@ def test_readme_starts_the_service_with_make_serve() -> None:
 @pytest.mark.parametrize("path", SERVICE_DOCKERFILES)
 def test_healthcheck_asks_the_readiness_route(path: str) -> None:
     check = instruction(path, "HEALTHCHECK")
-    url = re.search(r"http://127\.0\.0\.1:(\d+)(/[\w/]+)", check)
+    url = re.search(r"http://127\.0\.0\.1:%s(/[\w/]+)", check)
     assert url, check
-    assert url.group(1) == str(default_setting("port"))
-    assert url.group(2) == "/health/ready"
-    assert url.group(2) in app_get_routes()
+    port = re.search(r"os\.environ\.get\('GENNET_PORT', '(\d+)'\)", check)
+    assert port, "the port served is GENNET_PORT: the check must ask that one"
+    assert port.group(1) == str(default_setting("port"))
+    assert url.group(1) == "/health/ready"
+    assert url.group(1) in app_get_routes()
     assert json.loads(check.split("CMD", 1)[1])[0] == "python", "slim images have no curl"
 
 
@@ -115,16 +120,18 @@ def test_runs_as_non_root_and_stops_on_sigterm(path: str) -> None:
     assert instruction(path, "STOPSIGNAL") == "SIGTERM"
 
 
-@pytest.mark.parametrize("path", SERVICE_DOCKERFILES)
-def test_model_is_baked_in_where_model_path_points(path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "model"), [("Dockerfile", "gennet.onnx"), ("Dockerfile.gpu", "gennet.pt")]
+)
+def test_model_is_baked_in_where_model_path_points(path: str, model: str) -> None:
+    """The CPU image serves the ONNX graph alone (no torch), the GPU image the checkpoint."""
     copies = [
         args for inst, args in final_stage(dockerfile_instructions(ROOT / path)) if inst == "COPY"
     ]
-    model_copy = next(c.split() for c in copies if "model_store/gennet.pt" in c)
+    model_copy = next(c.split() for c in copies if f"model_store/{model}" in c)
     target = model_copy[-1]
     env = instruction(path, "ENV")
-    assert f"GENNET_MODEL_PATH={target}gennet.pt" in env
-    assert "model_store/gennet.onnx" in model_copy, "the ONNX graph sits beside the checkpoint"
+    assert f"GENNET_MODEL_PATH={target}{model}" in env
 
 
 def dockerignore_allows(path: str) -> bool:
@@ -155,26 +162,43 @@ def test_copied_files_exist_and_are_in_the_build_context(path: str) -> None:
     assert not dockerignore_allows(".venv") and not dockerignore_allows("runs")
 
 
-def pyproject_requirements() -> dict[str, Requirement]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {Requirement(r).name: Requirement(r) for r in project["dependencies"]}
+def pyproject() -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project
 
 
-def test_serving_requirements_are_the_project_pins_less_matplotlib() -> None:
-    lines = (ROOT / "deploy/docker/requirements-serve.txt").read_text().splitlines()
-    serving = [Requirement(line) for line in lines if line and not line.startswith("#")]
-    project = pyproject_requirements()
-    for requirement in serving:
-        assert str(requirement) == str(project[requirement.name]), requirement
-    assert set(project) - {r.name for r in serving} == {"torch", "matplotlib"}
+def pip_installs(path: str) -> list[str]:
+    """The arguments of every `pip install` in the Dockerfile."""
+    text = re.sub(r"\\\n", " ", (ROOT / path).read_text())
+    return [m.strip() for m in re.findall(r"pip install ([^&\n]+)", text)]
+
+
+def test_the_cpu_image_is_the_base_install_without_torch() -> None:
+    """The CPU image installs the project with its base dependencies only: no torch."""
+    assert pip_installs("Dockerfile") == ["/src"]
+    base = {Requirement(r).name for r in pyproject()["dependencies"]}
+    assert not base & {"torch", "onnx", "onnxscript", "matplotlib"}
+
+
+def test_the_gpu_image_adds_the_torch_pin_from_its_index() -> None:
+    extras = pyproject()["optional-dependencies"]
+    (pin,) = [r for r in extras["torch"] if Requirement(r).name == "torch"]
+    installs = pip_installs("Dockerfile.gpu")
+    assert installs == [f'{pin} --index-url "${{TORCH_INDEX_URL}}"', "/src"], installs
 
 
 @pytest.mark.parametrize("path", SERVICE_DOCKERFILES)
-def test_torch_is_the_project_pin_from_the_right_index(path: str) -> None:
+def test_builds_behind_a_mirror_without_edits(path: str) -> None:
+    """Base image and package indexes are build arguments, the CA a secret mount, no registry
+    directive (a `# syntax=` line makes BuildKit pull a frontend image)."""
     text = (ROOT / path).read_text()
-    pin = str(pyproject_requirements()["torch"])
-    installs = re.findall(r"pip install --no-cache-dir (torch\S*) --index-url (\S+)", text)
-    assert [p for p, _ in installs] == [pin]
-    expected_index = "https://download.pytorch.org/whl/cpu" if path == "Dockerfile" else "${"
-    assert installs[0][1].strip('"').startswith(expected_index)
-    assert "--no-deps /src" in text, "the project itself must not pull training-only packages"
+    assert not re.search(r"^#\s*syntax=", text, flags=re.MULTILINE)
+    froms = [args for inst, args in dockerfile_instructions(ROOT / path) if inst == "FROM"]
+    assert all(f.startswith("${") for f in froms), froms
+    for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST"):
+        assert f"ARG {name}" in text
+    runs = [args for inst, args in dockerfile_instructions(ROOT / path) if inst == "RUN"]
+    for run in runs:
+        if "pip install" in run:
+            assert "--mount=type=secret,id=ca" in run and "/run/secrets/ca" in run
+    assert not re.search(r"^(COPY|ADD) .*\.(pem|crt)\b", text, flags=re.MULTILINE), "CA in a layer"
