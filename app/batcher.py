@@ -36,7 +36,7 @@ from app.errors import (
     NotReadyError,
     QueueFullError,
 )
-from gennet.inference import merge_flips, with_flips
+from gennet.inference import merge_flips
 
 log = logging.getLogger(__name__)
 
@@ -201,20 +201,19 @@ class MicroBatcher:
 
     def _run_batch(self, items: list[_Item]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        live = self._admit(items, outcomes)
-        rows = self._rows(live, outcomes)
+        rows = self._rows(self._admit(items, outcomes), outcomes)
         if not rows:
             return outcomes
-        batch_items, arrays = zip(*rows, strict=True)
+        batch_items = [item for item, _ in rows]
         flags = np.array([item.tta for item in batch_items], dtype=bool)
         started = time.perf_counter()
         try:
-            probs, size = self._infer(np.stack(arrays), flags)
+            probs = self._infer(self._assemble(rows, flags), flags)
         except Exception:
             log.exception("inference failed on a batch of %d requests", len(batch_items))
             self._observer.batch_failed()
             return outcomes + [(item, InferenceFailedError()) for item in batch_items]
-        self._observer.batch_done(size, time.perf_counter() - started)
+        self._observer.batch_done(len(rows) + int(flags.sum()), time.perf_counter() - started)
         return outcomes + list(zip(batch_items, (float(p) for p in probs), strict=True))
 
     def _admit(self, items: list[_Item], outcomes: list[Outcome]) -> list[_Item]:
@@ -232,24 +231,33 @@ class MicroBatcher:
         return live
 
     def _rows(self, live: list[_Item], outcomes: list[Outcome]) -> list[tuple[_Item, np.ndarray]]:
-        """Each live request with its float32 (3, H, W) row; a crop that fails to decode fails."""
+        """Each live request with its row source: a float32 (3, H, W) crop as submitted, or a
+        decoded uint8 (H, W, 3) image. A crop that fails to decode fails alone."""
         encoded = [item for item in live if isinstance(item.payload, bytes)]
         decoded = dict(zip(encoded, self._decode_all(encoded), strict=True))
-        images = [(item, image) for item, image in decoded.items() if isinstance(image, np.ndarray)]
-        outcomes += [(item, e) for item, e in decoded.items() if isinstance(e, BaseException)]
-        normalised: dict[_Item, np.ndarray] = {}
-        if images:
-            assert self._preprocessor is not None
-            buffer = np.empty((len(images), 3, *images[0][1].shape[:2]), dtype=np.float32)
-            self._preprocessor.normalise(np.stack([image for _, image in images]), buffer)
-            normalised = {item: row for (item, _), row in zip(images, buffer, strict=True)}
         rows = []
         for item in live:
-            if isinstance(item.payload, np.ndarray):
-                rows.append((item, item.payload))
-            elif item in normalised:
-                rows.append((item, normalised[item]))
+            source = decoded.get(item, item.payload)
+            if isinstance(source, np.ndarray):
+                rows.append((item, source))
+            elif isinstance(source, BaseException):
+                outcomes.append((item, source))
         return rows
+
+    def _assemble(self, rows: list[tuple[_Item, np.ndarray]], flags: np.ndarray) -> np.ndarray:
+        """One float32 batch: every row normalised in place, then the mirrors of TTA rows."""
+        first = rows[0][1]
+        height, width = first.shape[:2] if first.dtype == np.uint8 else first.shape[1:]
+        batch = np.empty((len(rows) + int(flags.sum()), 3, height, width), dtype=np.float32)
+        for i, (_, source) in enumerate(rows):
+            if source.dtype == np.uint8:
+                assert self._preprocessor is not None
+                self._preprocessor.normalise(source[None], batch[i : i + 1])
+            else:
+                batch[i] = source
+        if flags.any():  # the layout gennet.inference.merge_flips undoes
+            batch[len(rows) :] = batch[: len(rows)][flags][..., ::-1]
+        return batch
 
     def _decode_all(self, items: list[_Item]) -> list[np.ndarray | BaseException | None]:
         if not items:
@@ -271,15 +279,14 @@ class MicroBatcher:
         except Exception as exc:  # reported to its own request only
             return exc
 
-    def _infer(self, batch: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, int]:
-        """Add mirrors, predict, check, merge mirrors back."""
-        batch = with_flips(batch, flags)
+    def _infer(self, batch: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        """Predict, check, merge the mirrors back."""
         probs = np.asarray(self._predictor(batch), dtype=np.float32).reshape(-1)
         if len(probs) != len(batch):
             raise InferenceFailedError(f"model returned {len(probs)} outputs for {len(batch)} rows")
         if not np.isfinite(probs).all():
             raise InferenceFailedError("model returned non-finite probabilities")
-        return merge_flips(probs, flags), len(batch)
+        return merge_flips(probs, flags)
 
     def _post(self, callback: Callable[..., None], *args: object) -> None:
         assert self._loop is not None

@@ -43,10 +43,11 @@ class Settings(BaseSettings):
         "0 runs whatever is queued at once (an idle server never waits).",
     )
     max_queue: int = Field(
-        default=256,
+        default=64,
         ge=1,
-        description="Images that may wait (for a decode thread or for the model) besides the "
-        "batch being run; beyond it: 503 queue_full at once, before decoding.",
+        description="Images that may wait for the batch worker besides the batch being run; "
+        "beyond it: 503 queue_full at once, before decoding. Keep it near what the model does "
+        "in a fraction of the deadline: more only turns 503s into 504s after wasted uploads.",
     )
     max_concurrent_requests: int = Field(
         default=0,

@@ -23,12 +23,27 @@ def content_type(data: bytes) -> str:
 
 
 def load_crops(root: Path = PETA_ROOT, count: int = 256, split: str = "test") -> list[bytes]:
-    """``count`` crops of ``split``, evenly strided so that every sub-set is represented."""
+    """``count`` crops of ``split`` (``all``: every split), evenly strided over every sub-set."""
     rows = select(read_manifest(root, check_files=False), split)
     step = max(1, len(rows) // count)
     return [row.path.read_bytes() for row in rows[::step][:count]]
 
 
-def payloads(crops: list[bytes]) -> list[tuple[bytes, dict[str, str]]]:
-    """Each crop with the headers of a raw-body ``POST /predict``."""
+BOUNDARY = "gennet-bench-boundary"
+
+
+def multipart(data: bytes, field: str = "file") -> tuple[bytes, dict[str, str]]:
+    """One crop as a pre-encoded multipart/form-data body (what curl -F and most clients send)."""
+    head = (
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"crop\"\r\n"
+        f"Content-Type: {content_type(data)}\r\n\r\n"
+    ).encode()
+    body = head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+
+def payloads(crops: list[bytes], form: bool = False) -> list[tuple[bytes, dict[str, str]]]:
+    """Each crop with the headers of ``POST /predict``: multipart ``file`` or a raw body."""
+    if form:
+        return [multipart(data) for data in crops]
     return [(data, {"Content-Type": content_type(data)}) for data in crops]

@@ -31,7 +31,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--checkpoint", type=Path, default=REPO / "model_store" / "gennet.pt")
     parser.add_argument("--onnx", type=Path, default=REPO / "model_store" / "gennet.onnx")
     parser.add_argument("--data", type=Path, default=PETA_ROOT, help="PETA folder")
-    parser.add_argument("--crops", type=int, default=1000, help="real crops to time (test split)")
+    parser.add_argument("--crops", type=int, default=1000, help="real crops to time")
+    parser.add_argument("--split", default="test", help="split they come from (all: every one)")
     parser.add_argument("--threads", default="1,2", help="ONNX Runtime thread counts")
     parser.add_argument("--batch-sizes", default="1,2,4,8,16,32")
     parser.add_argument("--min-time", type=float, default=2.0, help="seconds per throughput cell")
@@ -161,7 +162,7 @@ def main() -> None:
     args = parse_args()
     meta, _ = read_meta(args.checkpoint)
     spec = meta.preprocess_spec
-    crops = load_crops(args.data, args.crops)
+    crops = load_crops(args.data, args.crops, args.split)
     if len(crops) < max(int_list(args.batch_sizes)):
         raise SystemExit("latency.py: --crops must be at least the largest batch size")
     results: dict = {

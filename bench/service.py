@@ -56,6 +56,14 @@ def uvicorn_cmd(app: str, port: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", app, *flat(flags), "--no-access-log"]
 
 
+def server_cmd(app: str, port: int) -> list[str]:
+    """``gennet serve`` (the product's own launcher) or uvicorn serving an ASGI import string."""
+    if app == "gennet serve":
+        gennet = Path(sys.executable).with_name("gennet")
+        return [str(gennet), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return uvicorn_cmd(app, port)
+
+
 def flat(flags: dict[str, object]) -> list[str]:
     """``{"--a": "1"}`` -> ``["--a", "1"]``."""
     return [str(part) for pair in flags.items() for part in pair]

@@ -7,7 +7,7 @@ from pathlib import Path
 import service
 from crops import PETA_ROOT, REPO
 
-SERVER_CORE, CLIENT_CORE = "0", 1
+SERVER_CORE, CLIENT_CORE = "1", 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=int, help="GENNET_THREADS (default: 1 pinned, else cores)"
     )
-    parser.add_argument("--app", default="app.main:app", help="service under test (uvicorn app)")
+    parser.add_argument(
+        "--app", default="gennet serve", help="service under test: gennet serve, or a uvicorn app"
+    )
     parser.add_argument(
         "--env",
         action="append",
@@ -64,5 +66,5 @@ def start(app: str, env: dict[str, str], args: argparse.Namespace) -> tuple[serv
     """Start ``app`` under uvicorn on a free port (pinned unless ``--unpinned``); wait for ready."""
     port = service.free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = service.pinned(service.uvicorn_cmd(app, port), server_cores(args))
+    cmd = service.pinned(service.server_cmd(app, port), server_cores(args))
     return service.start(cmd, env, lambda: service.http_ok(base + service.READY_PATH)), base
