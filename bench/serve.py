@@ -136,7 +136,9 @@ def targets(result: dict) -> list[tuple[str, bool]]:
     checks = []
     if limit and "64" in on:
         share = on["64"]["req_per_s"] / limit
-        checks.append((f"64 clients: {100 * share:.0f} % of the in-process limit >= 90 %", share >= 0.9))
+        checks.append(
+            (f"64 clients: {100 * share:.0f} % of the in-process limit >= 90 %", share >= 0.9)
+        )
     for c in sorted(set(on) & set(plain), key=int):
         mine, theirs = on[c]["req_per_s"], plain[c]["req_per_s"]
         checks.append((f"{c} clients: {mine:.0f} req/s > plain {theirs:.0f}", mine > theirs))
@@ -148,10 +150,24 @@ def targets(result: dict) -> list[tuple[str, bool]]:
 
 def report(result: dict) -> str:
     limit = (result.get("raw_limit") or {}).get("crops_per_s")
-    columns = ("server", "clients", "req/s", "% of limit", "p50 ms", "p99 ms", "mean batch", "errors")
+    columns = (
+        "server",
+        "clients",
+        "req/s",
+        "% of limit",
+        "p50 ms",
+        "p99 ms",
+        "mean batch",
+        "errors",
+    )
     rows = [
-        [name, int(c), cell["req_per_s"], 100 * cell["req_per_s"] / limit if limit else None]
-        + [cell["p50_ms"], cell["p99_ms"], cell["mean_batch"], cell["errors"]]
+        [
+            name,
+            int(c),
+            cell["req_per_s"],
+            100 * cell["req_per_s"] / limit if limit else None,
+            *(cell[k] for k in ("p50_ms", "p99_ms", "mean_batch", "errors")),
+        ]
         for name, info in result["servers"].items()
         for c, cell in info["cells"].items()
     ]
