@@ -50,11 +50,17 @@ serve: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
+# Opt-in: the demo page and /docs in headless Chromium (apt-get install chromium chromium-driver;
+# skipped without them). Also refreshes docs/figures/demo.png.
+.PHONY: test-browser
+test-browser: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m browser tests/browser
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check gennet app tests bench locustfile.py
 	$(BIN)/ruff format --check gennet app tests bench locustfile.py
 	$(BIN)/mypy
-	$(BIN)/hadolint Dockerfile Dockerfile.gpu deploy/locust/Dockerfile
+	$(BIN)/hadolint Dockerfile Dockerfile.gpu deploy/locust/Dockerfile deploy/prometheus/Dockerfile
 	$(BIN)/yamllint --strict -c .yamllint docker-compose.yml deploy .yamllint
 	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
 

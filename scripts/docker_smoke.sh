@@ -6,7 +6,9 @@
 #   3. runs it as uid 10001, read-only root, no capabilities, --network host on a free loopback port;
 #   4. waits for its HEALTHCHECK to say healthy (cold start = docker run -> /health/ready 200);
 #   5. checks its answers on real crops against `gennet predict` (PyTorch on the checkpoint);
-#   6. docker stop: exit code 0 and the drain logged; prints image size and cold start.
+#   6. with PROMETHEUS=1: Prometheus from Debian's package (deploy/prometheus/Dockerfile) checks
+#      the compose configuration and alert rules (promtool) and scrapes the container;
+#   7. docker stop: exit code 0 and the drain logged; prints image size and cold start.
 #
 # Not in CI. Needs root (debootstrap), a Docker engine whose client speaks BuildKit (DOCKER=...),
 # the project's venv with the torch extra (make test installs it) and ../shared/data/peta.
@@ -76,7 +78,7 @@ free_port() {
     "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-cleanup() { "$DOCKER" rm -f "$NAME" >/dev/null 2>&1 || true; }
+cleanup() { "$DOCKER" rm -f "$NAME" "$NAME-prometheus" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 run_container() {
@@ -103,6 +105,7 @@ run_container() {
     done
     HEALTHY_S=$(since "$START")
     say "ready after ${COLD_S} s, HEALTHCHECK healthy after ${HEALTHY_S} s"
+    "$DOCKER" logs "$NAME" 2>&1 | grep -E '"(serving|ready in) ' || true
 }
 
 check_container() {
@@ -146,6 +149,51 @@ print(f"{len(paths)} crops: same labels, max |P(male) difference| {worst:.1e}")
 EOF
 }
 
+check_prometheus() {
+    local image=gennet-prometheus:debian
+    say "Prometheus from Debian's package: $image"
+    "$DOCKER" build --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" deploy/prometheus
+    "$DOCKER" run --rm -v "$PWD/deploy/prometheus:/etc/prometheus:ro" --entrypoint promtool \
+        "$image" check config /etc/prometheus/prometheus.yml
+    # The compose file finds replicas by DNS; here one container on the host network, so a static
+    # target, with the same alert rules.
+    local config prom_port uid
+    config=$(mktemp -d)
+    prom_port=$(free_port)
+    uid=$("$DOCKER" run --rm --entrypoint id "$image" -u)
+    cp deploy/prometheus/alerts.yml "$config/alerts.yml"
+    printf '%s\n' 'global: {scrape_interval: 1s, evaluation_interval: 1s}' \
+        'rule_files: [/etc/prometheus/alerts.yml]' \
+        "scrape_configs: [{job_name: gennet, static_configs: [{targets: ['127.0.0.1:$PORT']}]}]" \
+        > "$config/prometheus.yml"
+    chmod -R a+rX "$config"
+    "$DOCKER" run -d --name "$NAME-prometheus" --network host --read-only \
+        --tmpfs "/prometheus:uid=$uid" -v "$config:/etc/prometheus:ro" "$image" \
+        --config.file=/etc/prometheus/prometheus.yml --storage.tsdb.path=/prometheus \
+        --web.listen-address="127.0.0.1:$prom_port" >/dev/null
+    "$PYTHON" - "http://127.0.0.1:$prom_port" <<'PY'
+import json, sys, time, urllib.parse, urllib.request
+base = sys.argv[1]
+deadline = time.monotonic() + 60
+while True:
+    try:
+        query = urllib.parse.quote('gennet_ready{job="gennet"}')
+        result = json.load(urllib.request.urlopen(f"{base}/api/v1/query?query={query}", timeout=2))
+        values = [r["value"][1] for r in result["data"]["result"]]
+        rules = json.load(urllib.request.urlopen(f"{base}/api/v1/rules", timeout=2))
+        count = sum(len(g["rules"]) for g in rules["data"]["groups"])
+        if values == ["1"] and count:
+            print(f"Prometheus scrapes the container: gennet_ready = 1, {count} alert rules loaded")
+            break
+    except OSError:
+        pass
+    assert time.monotonic() < deadline, "Prometheus did not scrape gennet_ready = 1 within 60 s"
+    time.sleep(1)
+PY
+    "$DOCKER" rm -f "$NAME-prometheus" >/dev/null
+    rm -rf "$config"
+}
+
 stop_container() {
     say "docker stop: drain"
     local start
@@ -165,6 +213,7 @@ build_image
 run_container
 check_container
 check_answers
+if [[ "${PROMETHEUS:-0}" == 1 ]]; then check_prometheus; fi
 stop_container
 SIZE=$("$DOCKER" image inspect -f '{{.Size}}' "$IMAGE")
 BASE_SIZE=$("$DOCKER" image inspect -f '{{.Size}}' "$BASE_IMAGE")

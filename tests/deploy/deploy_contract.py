@@ -9,7 +9,12 @@ import yaml
 from prometheus_client import generate_latest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILES = ("Dockerfile", "Dockerfile.gpu", "deploy/locust/Dockerfile")
+DOCKERFILES = (
+    "Dockerfile",
+    "Dockerfile.gpu",
+    "deploy/locust/Dockerfile",
+    "deploy/prometheus/Dockerfile",
+)
 SERVICE_DOCKERFILES = ("Dockerfile", "Dockerfile.gpu")
 COMPOSE_FILES = ("docker-compose.yml", "deploy/nginx/docker-compose.yml")
 YAML_PATHS = ("docker-compose.yml", "deploy", ".yamllint")
