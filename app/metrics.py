@@ -85,6 +85,18 @@ class Metrics:
         self.predictions = Counter(
             "gennet_predictions_total", "Predictions by label.", ["label"], registry=r
         )
+        self.camera_predictions = Counter(
+            "gennet_camera_predictions_total",
+            "Predictions by camera (a calibrated camera's name; other: a camera the calibration "
+            "does not know, which gets the default threshold; none: no camera given) and label.",
+            ["camera", "label"],
+            registry=r,
+        )
+        self.unknown_cameras = Counter(
+            "gennet_unknown_camera_total",
+            "Crops sent with a camera the calibration file does not know (default threshold).",
+            registry=r,
+        )
         self.score = Histogram(
             "gennet_prediction_score",
             "Predicted probability of male (a drift signal).",
@@ -104,6 +116,7 @@ class Metrics:
         self.ready = Gauge("gennet_ready", "1 when the model is loaded and warmed up.", registry=r)
         self._rejection_children = {r: self.rejections.labels(r) for r in REJECTION_REASONS}
         self._refused: collections.Counter[str] = collections.Counter()
+        self._prediction_children: dict[tuple[str, str], tuple[Counter, Counter]] = {}
         self._request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
 
     def track_queue_depth(self, depth: Callable[[], float]) -> None:
@@ -134,8 +147,17 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def predicted(self, label: str, prob_male: float) -> None:
-        self.predictions.labels(label).inc()
+    def predicted(self, label: str, prob_male: float, camera: str = "none") -> None:
+        """One answered crop; ``camera`` is already a bounded label (``Service.camera_label``)."""
+        children = self._prediction_children.get((camera, label))
+        if children is None:
+            children = (
+                self.predictions.labels(label),
+                self.camera_predictions.labels(camera, label),
+            )
+            self._prediction_children[(camera, label)] = children
+        for child in children:
+            child.inc()
         self.score.observe(prob_male)
 
     # BatchObserver

@@ -5,6 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Label = Literal["male", "female"]
+CAMERA_PATTERN = r"^[A-Za-z0-9._:/@-]{1,128}$"  # names as in PETA's manifest, e.g. GRID:3
 
 
 class ErrorDetail(BaseModel):
@@ -29,12 +30,21 @@ class Probabilities(BaseModel):
 
 
 class Scored(BaseModel):
-    label: Label = Field(description="male when P(male) >= the checkpoint's threshold.")
+    label: Label = Field(description="male when P(male) >= the threshold applied.")
     score: float = Field(ge=0, le=1, description="Probability of the returned label.")
     probabilities: Probabilities = Field(description="Probability of each label.")
 
 
-class Prediction(Scored):
+class Calibrated(BaseModel):
+    camera: str | None = Field(description="The camera named in the request (null: none).")
+    threshold: float = Field(
+        ge=0,
+        le=1,
+        description="The threshold applied: the camera's calibrated one, else the default.",
+    )
+
+
+class Prediction(Scored, Calibrated):
     """Answer of POST /predict."""
 
     tta: bool = Field(description="Whether the crop and its mirror image were averaged.")
@@ -51,7 +61,7 @@ class BatchItemError(BaseModel):
     error: ErrorDetail = Field(description="Why this file got no prediction.")
 
 
-class BatchResponse(BaseModel):
+class BatchResponse(Calibrated):
     """Answer of POST /predict/batch: one result per file, in order."""
 
     results: list[BatchPrediction | BatchItemError] = Field(
@@ -78,6 +88,13 @@ class Health(BaseModel):
     runtime: str | None = Field(description="onnx or torch; null until loaded.")
     queue_depth: int = Field(description="Requests waiting for the model.")
     uptime_s: float = Field(description="Seconds since the process built the app.")
+
+
+class CalibrationSummary(BaseModel):
+    by: str = Field(description="What the groups are: camera or source.")
+    mode: str = Field(description="labels (best macro-F1) or male_share (a score quantile).")
+    default_threshold: float = Field(description="For a camera not listed.")
+    cameras: dict[str, float] = Field(description="Each calibrated camera and its threshold.")
 
 
 class ModelCard(BaseModel):
@@ -109,3 +126,7 @@ class ModelCard(BaseModel):
     recipe: dict[str, Any] = Field(description="Training hyper-parameters.")
     created_at: str = Field(description="When the checkpoint was written (ISO 8601).")
     weights_sha256: str = Field(description="Digest of the weights (identifies the release).")
+    calibration: CalibrationSummary | None = Field(
+        None, description="Per-camera thresholds in use (GENNET_CALIBRATION_PATH); null: none."
+    )
+

@@ -9,11 +9,11 @@ crop whose deadline passes while it waits is dropped before it is decoded and an
 """
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cached_property
 
 import numpy as np
 
@@ -22,8 +22,10 @@ from app.errors import DeadlineExceededError, NotReadyError, QueueFullError
 from app.metrics import Metrics
 from app.preprocess import Decoder
 from app.runtime import Runtime, RuntimeBuilder, usable_cpus, warm_up
-from app.schemas import Label, ModelRef, ServiceState
+from app.schemas import ModelRef, ServiceState
 from app.settings import Settings
+from gennet.calibration import Calibration, load_calibration
+from gennet.decision import decide
 
 log = logging.getLogger(__name__)
 REJECTION_SUMMARY_S = 10.0
@@ -40,6 +42,7 @@ class Service:
         self._build_runtime = build_runtime
         self._runtime: Runtime | None = None
         self._summary: asyncio.Task[None] | None = None
+        self.calibration: Calibration | None = None
         self._batcher: MicroBatcher | None = None
         self._admitted = 0  # images between admission and answer
         self.metrics.track_queue_depth(lambda: self.queue_depth)
@@ -60,7 +63,7 @@ class Service:
         meta = self.runtime.meta
         return ModelRef(name=meta.name, version=meta.version)
 
-    @cached_property
+    @functools.cached_property
     def model_ref_data(self) -> dict[str, str]:
         """``model_ref`` as plain data, for answers serialised without a response model."""
         return self.model_ref.model_dump()
@@ -70,6 +73,9 @@ class Service:
         started = time.monotonic()
         s = self.settings
         runtime = await asyncio.to_thread(self._build_runtime, s)
+        if s.calibration_path is not None:
+            self.calibration = load_calibration(s.calibration_path, runtime.meta.weights_sha256)
+            log.info("per-camera thresholds for %d groups", len(self.calibration.groups))
         max_rows = 2 * s.max_batch_size  # TTA doubles the rows of a full batch
         await asyncio.to_thread(warm_up, runtime.predictor, runtime.meta.input_size, max_rows)
         self._runtime = runtime
@@ -122,8 +128,11 @@ class Service:
         """The monotonic deadline of a request that arrived at ``arrived`` (time.monotonic())."""
         return arrived + self.settings.request_timeout_ms / 1000
 
-    def submit(self, payload: Payload, tta: bool, deadline: float) -> asyncio.Future[float]:
-        """Admit one crop (encoded bytes, or a preprocessed float32 (3, H, W) array).
+    def submit(
+        self, payload: Payload, tta: bool, deadline: float, camera: str | None = None
+    ) -> asyncio.Future[float]:
+        """Admit one crop (encoded bytes, or a preprocessed float32 (3, H, W) array) from
+        ``camera`` (None: not said).
 
         Raises at once: 503 queue_full when the service holds its most images, 503 not_ready, 504
         when already late. The future gets P(male), or the crop's error (400/413 for a bad image,
@@ -134,22 +143,45 @@ class Service:
         self.ensure_room()
         future = self._batcher.enqueue(payload, tta, deadline)
         self._admitted += 1
-        future.add_done_callback(self._release)
+        future.add_done_callback(functools.partial(self._release, camera))
         return future
 
-    async def predict(self, data: bytes, tta: bool, deadline: float) -> float:
+    async def predict(
+        self, data: bytes, tta: bool, deadline: float, camera: str | None = None
+    ) -> float:
         """P(male) of one encoded image (see :meth:`submit`)."""
-        return await self.submit(data, tta, deadline)
+        return await self.submit(data, tta, deadline, camera)
 
-    async def predict_array(self, array: np.ndarray, tta: bool, deadline: float) -> float:
+    async def predict_array(
+        self, array: np.ndarray, tta: bool, deadline: float, camera: str | None = None
+    ) -> float:
         """P(male) of one preprocessed float32 (3, H, W) crop (see :meth:`submit`)."""
-        return await self.submit(array, tta, deadline)
+        return await self.submit(array, tta, deadline, camera)
 
-    def _release(self, future: asyncio.Future[float]) -> None:
+    def _release(self, camera: str | None, future: asyncio.Future[float]) -> None:
         self._admitted -= 1
         if not future.cancelled() and future.exception() is None:
             prob = future.result()
-            self.metrics.predicted(self.label(prob), prob)
+            self.metrics.predicted(self.label(prob, camera), prob, self.camera_label(camera))
+
+    def threshold_for(self, camera: str | None) -> float:
+        """The threshold that applies to a crop from ``camera``: its calibrated one, else the
+        default (the calibration file's, which is the checkpoint's)."""
+        if self.calibration is not None:
+            return self.calibration.threshold_for(camera)
+        return self.runtime.meta.threshold
+
+    def label(self, prob_male: float, camera: str | None = None) -> str:
+        return decide(prob_male, self.threshold_for(camera), self.runtime.meta.class_names)
+
+    def camera_label(self, camera: str | None) -> str:
+        """``camera`` as a bounded metric label: a calibrated camera, ``other`` or ``none``."""
+        if camera is None:
+            return "none"
+        if self.calibration is not None and self.calibration.knows(camera):
+            return camera
+        self.metrics.unknown_cameras.inc()
+        return "other"
 
     async def _summarise_rejections(self) -> None:
         """One log line per period with refusals, instead of one line per refusal."""
@@ -162,9 +194,6 @@ class Service:
                 detail = ", ".join(f"{k}={n}" for k, n in sorted(fresh.items()))
                 log.warning("refused in the last %.0f s: %s", REJECTION_SUMMARY_S, detail)
             seen = now
-
-    def label(self, prob_male: float) -> Label:
-        return "male" if prob_male >= self.runtime.meta.threshold else "female"
 
     def _set_model_info(self, runtime: Runtime) -> None:
         meta = runtime.meta

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
         description="ONNX graph for the onnx runtime (default: the checkpoint with a .onnx suffix). "
         "A missing or stale graph (weights digest differs) is re-exported into onnx_cache_dir.",
     )
+    calibration_path: Path | None = Field(
+        default=None,
+        description="Per-camera thresholds written by `gennet calibrate` for the served checkpoint "
+        "(its weights digest must match); requests pick one with ?camera=.",
+    )
     onnx_cache_dir: Path = Field(
         default=PROJECT_ROOT / ".cache" / "onnx",
         description="Where a missing or stale ONNX graph is exported to, as <weights_sha256>.onnx.",

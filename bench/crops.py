@@ -35,7 +35,7 @@ BOUNDARY = "gennet-bench-boundary"
 def multipart(data: bytes, field: str = "file") -> tuple[bytes, dict[str, str]]:
     """One crop as a pre-encoded multipart/form-data body (what curl -F and most clients send)."""
     head = (
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"crop\"\r\n"
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="crop"\r\n'
         f"Content-Type: {content_type(data)}\r\n\r\n"
     ).encode()
     body = head + data + f"\r\n--{BOUNDARY}--\r\n".encode()

@@ -101,7 +101,10 @@ def checks(result: dict) -> list[tuple[str, bool]]:
         (f"accepted p99 {fmt(p99)} ms <= 2500 ms", p99 is not None and p99 <= 2500),
         (f"refusals answered in p99 {fmt(rej99)} ms < 100 ms", rej99 is None or rej99 < 100),
         (f"Retry-After on every 503 (share {fmt(retry)}; '-' = no 503 at all)", retry in (1, None)),
-        (f"{other} answers other than 200/503/504 (connection errors, client timeouts)", other == 0),
+        (
+            f"{other} answers other than 200/503/504 (connection errors, client timeouts)",
+            other == 0,
+        ),
         (
             f"RSS bounded: peak {rss['peak']:.0f} MB <= 2 x before {rss['before']:.0f} MB",
             rss["peak"] <= 2 * rss["before"],

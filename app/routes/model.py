@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.deps import ServiceDep
 from app.handlers import error_responses
-from app.schemas import ModelCard
+from app.schemas import CalibrationSummary, ModelCard
 
 router = APIRouter(tags=["model"])
 
@@ -29,4 +29,11 @@ async def model(service: ServiceDep) -> ModelCard:
     card = meta.model_dump(exclude={"format_version"})
     card["data"] = _without_paths(meta.data)
     card["recipe"] = _without_paths(meta.recipe)
+    if (calibration := service.calibration) is not None:
+        card["calibration"] = CalibrationSummary(
+            by=calibration.by,
+            mode=calibration.mode,
+            default_threshold=calibration.default_threshold,
+            cameras={name: group.threshold for name, group in calibration.groups.items()},
+        )
     return ModelCard(**card)

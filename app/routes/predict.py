@@ -12,14 +12,23 @@ from app.admission import arrival
 from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.handlers import KNOWN_ERRORS, describe, error_responses
-from app.schemas import BatchResponse, Prediction
+from app.schemas import CAMERA_PATTERN, BatchResponse, Prediction
 from app.service import Service, within
 from app.uploads import MULTIPART, read_image, read_images
+from gennet.decision import decide_with_probability, probabilities
 
 router = APIRouter(tags=["predict"])
 
 TTA = Annotated[
     bool, Query(description="Also predict the mirrored crop and average the two probabilities.")
+]
+Camera = Annotated[
+    str | None,
+    Query(
+        description="The camera the crop comes from: its calibrated threshold applies "
+        "(GENNET_CALIBRATION_PATH); an unknown camera gets the default threshold.",
+        pattern=CAMERA_PATTERN,
+    ),
 ]
 _BINARY = {"type": "string", "format": "binary"}
 _ONE_IMAGE = {
@@ -59,18 +68,19 @@ def document_limits(schema: dict[str, Any], max_items: int) -> None:
     operation["requestBody"] = body
 
 
-def _scores(service: Service, prob: float) -> dict[str, Any]:
-    label = service.label(prob)
-    return {
-        "label": label,
-        "score": prob if label == "male" else 1.0 - prob,
-        "probabilities": {"male": prob, "female": 1.0 - prob},
-    }
+def _scores(service: Service, prob: float, camera: str | None) -> dict[str, Any]:
+    names = service.runtime.meta.class_names
+    label, score = decide_with_probability(prob, service.threshold_for(camera), names)
+    return {"label": label, "score": score, "probabilities": probabilities(prob, names)}
 
 
-def _answer(service: Service, body: dict[str, Any], tta: bool, arrived: float) -> JSONResponse:
+def _answer(
+    service: Service, body: dict[str, Any], tta: bool, camera: str | None, arrived: float
+) -> JSONResponse:
     """The JSON answer, serialised once: built as plain data (the response models document it)."""
     body["tta"] = tta
+    body["camera"] = camera
+    body["threshold"] = service.threshold_for(camera)
     body["model"] = service.model_ref_data
     body["latency_ms"] = round((time.monotonic() - arrived) * 1000, 3)
     return JSONResponse(body)
@@ -83,35 +93,39 @@ def _answer(service: Service, body: dict[str, Any], tta: bool, arrived: float) -
     responses=error_responses(400, 401, 413, 415, 422, 500, 503, 504),
     openapi_extra=_ONE_IMAGE,
 )
-async def predict(request: Request, service: ServiceDep, tta: TTA = False) -> JSONResponse:
+async def predict(
+    request: Request, service: ServiceDep, tta: TTA = False, camera: Camera = None
+) -> JSONResponse:
     arrived = arrival(request.scope)
     service.ensure_ready()
     service.ensure_room()  # full: refuse before reading the upload
     deadline = service.deadline(arrived)
     async with within(deadline):  # a slow upload is answered 504 too
         data = await read_image(request, service.settings.max_upload_bytes)
-    prob = await while_connected(request.receive, service.submit(data, tta, deadline))
-    return _answer(service, _scores(service, prob), tta, arrived)
+    prob = await while_connected(request.receive, service.submit(data, tta, deadline, camera))
+    return _answer(service, _scores(service, prob, camera), tta, camera, arrived)
 
 
-def _item_result(service: Service, index: int, outcome: float | BaseException) -> dict[str, Any]:
+def _item_result(
+    service: Service, index: int, outcome: float | BaseException, camera: str | None
+) -> dict[str, Any]:
     if isinstance(outcome, KNOWN_ERRORS):
         _, detail = describe(outcome)
         service.metrics.reject(detail.code)
         return {"index": index, "error": detail.model_dump()}
     if isinstance(outcome, BaseException):
         raise outcome
-    return {**_scores(service, outcome), "index": index}
+    return {**_scores(service, outcome, camera), "index": index}
 
 
 def _submit_each(
-    service: Service, images: list[bytes], tta: bool, deadline: float
+    service: Service, images: list[bytes], tta: bool, deadline: float, camera: str | None
 ) -> list[asyncio.Future[float]]:
     """One future per image; an image refused at admission gets a future holding its error."""
     futures = []
     for data in images:
         try:
-            futures.append(service.submit(data, tta, deadline))
+            futures.append(service.submit(data, tta, deadline, camera))
         except KNOWN_ERRORS as exc:
             refused: asyncio.Future[float] = asyncio.get_running_loop().create_future()
             refused.set_exception(exc)
@@ -126,7 +140,9 @@ def _submit_each(
     responses=error_responses(401, 413, 415, 422, 503, 504),
     openapi_extra=_MANY_IMAGES,
 )
-async def predict_batch(request: Request, service: ServiceDep, tta: TTA = False) -> JSONResponse:
+async def predict_batch(
+    request: Request, service: ServiceDep, tta: TTA = False, camera: Camera = None
+) -> JSONResponse:
     arrived = arrival(request.scope)
     service.ensure_ready()
     service.ensure_room()
@@ -134,9 +150,9 @@ async def predict_batch(request: Request, service: ServiceDep, tta: TTA = False)
     deadline = service.deadline(arrived)
     async with within(deadline):
         images = await read_images(request, s.max_upload_bytes, s.max_batch_items)
-    futures = _submit_each(service, images, tta, deadline)
+    futures = _submit_each(service, images, tta, deadline, camera)
     outcomes = await while_connected(
         request.receive, asyncio.gather(*futures, return_exceptions=True)
     )
-    results = [_item_result(service, i, outcome) for i, outcome in enumerate(outcomes)]
-    return _answer(service, {"results": results}, tta, arrived)
+    results = [_item_result(service, i, o, camera) for i, o in enumerate(outcomes)]
+    return _answer(service, {"results": results}, tta, camera, arrived)
