@@ -87,16 +87,27 @@ def save_checkpoint(path: Path, model: nn.Module, meta: CheckpointMeta) -> Check
     return meta
 
 
+def _import_torch() -> Any:
+    """torch, or a one-line error for a serving install (which reads metadata with peek_meta)."""
+    try:
+        import torch
+    except ImportError:
+        raise GenNetError(
+            "reading a checkpoint's weights needs torch, which is not installed "
+            "(pip install 'gennet[torch]')"
+        ) from None
+    return torch
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:160]
 
 
 def _read(path: Path) -> dict[str, Any]:
-    import torch
-
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    torch = _import_torch()
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
@@ -138,10 +149,10 @@ def read_meta(path: Path) -> tuple[CheckpointMeta, dict[str, torch.Tensor]]:
 
 def load_checkpoint(path: Path | None = None) -> tuple[nn.Module, CheckpointMeta]:
     """Load, validate and build the model of a checkpoint, in eval mode on the CPU."""
+    path = Path(path) if path is not None else default_checkpoint_path()
+    meta, state_dict = read_meta(path)  # first: a one-line error where torch is missing
     from gennet.models import create_model
 
-    path = Path(path) if path is not None else default_checkpoint_path()
-    meta, state_dict = read_meta(path)
     try:
         model = create_model(meta.arch, **meta.arch_kwargs)
         model.load_state_dict(state_dict, strict=True)

@@ -28,8 +28,19 @@ META_KEY = "gennet_checkpoint_meta"
 log = logging.getLogger(__name__)
 
 
+def missing_for_export() -> list[str]:
+    """The packages an export needs that are not installed (the ``torch`` extra)."""
+    from gennet.runtimes import installed
+
+    return [name for name in ("torch", "onnx", "onnxscript") if not installed(name)]
+
+
 def export_onnx(checkpoint: Path | None, out: Path) -> CheckpointMeta:
     """Export ``checkpoint`` to ``out``, its metadata and weights digest stored in the graph."""
+    if missing := missing_for_export():
+        raise GenNetError(
+            f"exporting to ONNX needs {', '.join(missing)} (pip install 'gennet[torch]')"
+        )
     import onnx
     import torch
 
@@ -107,10 +118,7 @@ def fresh_graph(checkpoint: Path, meta: CheckpointMeta, graph: Path, cache_dir: 
     for candidate in (graph, cached):
         if candidate.is_file() and _digest_or_none(candidate) == meta.weights_sha256:
             return candidate
-    from gennet.runtimes import installed
-
-    missing = [name for name in ("torch", "onnx", "onnxscript") if not installed(name)]
-    if missing:
+    if missing := missing_for_export():
         raise CheckpointError(
             f"{graph}: missing or exported from other weights than {checkpoint}, and re-exporting "
             f"needs {', '.join(missing)} (pip install 'gennet[torch]'; then gennet export)"
