@@ -79,6 +79,7 @@ function percent(p) {
 function newCard(file) {
   const card = $("#card").content.firstElementChild.cloneNode(true);
   const img = card.querySelector("img");
+  img.addEventListener("error", () => (img.hidden = true)); // not an image the browser shows
   img.src = URL.createObjectURL(file);
   img.alt = file.name;
   card.querySelector(".name").textContent = file.name;
@@ -99,10 +100,10 @@ function showPrediction(card, answer, roundTripMs) {
   card.querySelector(".p-female").dataset.value = String(answer.probabilities.female);
   const threshold = state.threshold;
   card.querySelector(".threshold").textContent =
-    threshold === null ? "unknown" : `${state.classNames[0]} if P(male) \u2265 ${threshold}`;
+    threshold === null ? "unknown" : `${state.classNames[0]} at \u2265 ${threshold}`;
   card.querySelector(".tta").textContent = answer.tta ? "on" : "off";
   card.querySelector(".latency").textContent =
-    `${answer.latency_ms.toFixed(1)} ms in the server, ${roundTripMs.toFixed(1)} ms round trip`;
+    `${answer.latency_ms.toFixed(1)} ms server, ${roundTripMs.toFixed(1)} ms round trip`;
   card.querySelector(".fill").style.width = percent(male).replace(" ", "");
   if (threshold !== null) card.querySelector(".mark").style.left = `${100 * threshold}%`;
 }
