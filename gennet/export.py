@@ -123,7 +123,6 @@ def fresh_graph(checkpoint: Path, meta: CheckpointMeta, graph: Path, cache_dir: 
             f"{graph}: missing or exported from other weights than {checkpoint}, and re-exporting "
             f"needs {', '.join(missing)} (pip install 'gennet[torch]'; then gennet export)"
         )
-    log.warning("ONNX graph %s is missing or stale; exporting %s to %s", graph, checkpoint, cached)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
@@ -132,6 +131,8 @@ def fresh_graph(checkpoint: Path, meta: CheckpointMeta, graph: Path, cache_dir: 
             exported.replace(cached)  # atomic: concurrent starts never see half a file
     except OSError as exc:
         raise GenNetError(f"cannot write the ONNX graph to {cached.parent}: {exc}") from None
+    # Logged once it worked: a checkpoint that cannot be exported fails with its error alone.
+    log.warning("ONNX graph %s was missing or stale; exported %s to %s", graph, checkpoint, cached)
     return cached
 
 
