@@ -37,7 +37,7 @@ __all__ = [
     "Predictor",
     "RuntimeUnavailableError",
     "get_backend",
-    "load",
+    "installed",
     "resolve",
     "resolve_device",
     "resolve_kind",
@@ -104,11 +104,6 @@ def resolve(runtime: str, device: str) -> tuple[str, str]:
     candidates = DEVICE_PREFERENCE if runtime == "auto" else get_backend(runtime).devices
     chosen = resolve_device(device, candidates)
     return resolve_kind(runtime, chosen), chosen
-
-
-def load(runtime: str, files: ModelFiles, device: str, threads: int) -> Loaded:
-    """Load ``files`` with the runtime called ``runtime`` on ``device``."""
-    return get_backend(runtime).load(files, device, threads)
 
 
 def require(module: str, runtime: str, extra: str) -> object:
