@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import QueueFullError
+from app.errors import QUEUE_FULL
 
 ARRIVED = "gennet.arrived"  # scope key: time.monotonic() when the server received the request
 
@@ -29,15 +29,15 @@ def is_inference(method: str, path: str) -> bool:
 
 
 _REFUSAL_BODY = json.dumps(
-    {"error": {"code": QueueFullError.code, "message": QueueFullError.default_message}}
+    {"error": {"code": QUEUE_FULL.code, "message": QUEUE_FULL.message}}
 ).encode()
 _REFUSAL_START = {
     "type": "http.response.start",
-    "status": QueueFullError.status,
+    "status": QUEUE_FULL.status,
     "headers": [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(_REFUSAL_BODY)).encode()),
-        (b"retry-after", b"1"),
+        *((k.lower().encode(), v.encode()) for k, v in QUEUE_FULL.headers.items()),
     ],
 }
 _REFUSAL_BODY_MESSAGE = {"type": "http.response.body", "body": _REFUSAL_BODY}

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from app import handlers
 from app.admission import AdmissionGate
 from app.deps import ApiKey
-from app.errors import QueueFullError, StartupError
+from app.errors import QUEUE_FULL, StartupError
 from app.logging import configure_logging
 from app.middleware import OneLineStartupFailure, RequestContextMiddleware
 from app.routes import demo, health, metrics, model, predict, v2
@@ -67,7 +67,7 @@ def create_app(
     demo.install(app)
     app.openapi = _openapi_with_limits(app, settings)  # type: ignore[method-assign]
     handlers.install(app)
-    refused = functools.partial(service.metrics.reject, QueueFullError.code)
+    refused = functools.partial(service.metrics.reject, QUEUE_FULL.code)
     app.add_middleware(AdmissionGate, limit=settings.request_limit, on_refusal=refused)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics)
     app.add_middleware(v2.ProtocolErrors)  # outside, so it reshapes every /v2 error

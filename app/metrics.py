@@ -13,22 +13,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+from app.errors import REJECTION_REASONS
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 SCORE_BUCKETS = tuple(i / 10 for i in range(1, 11))
-REJECTION_REASONS = (
-    "queue_full",
-    "deadline_exceeded",
-    "payload_too_large",
-    "image_too_large",
-    "invalid_image",
-    "unsupported_media_type",
-    "invalid_request",
-    "unauthorized",
-    "not_ready",
-    "inference_failed",
-    "client_disconnected",
-)
 
 
 class Metrics:

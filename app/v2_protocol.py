@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from app.errors import ServiceError
+from app.errors import INVALID_INFERENCE_REQUEST, MODEL_NOT_FOUND, ServiceError
 from gennet.checkpoint import CheckpointMeta
 
 BINARY_HEADER = "Inference-Header-Content-Length"
@@ -41,13 +41,11 @@ _MAX_CAMERA_CHARS = 128
 class ProtocolError(ServiceError):
     """A malformed inference request: 400, counted as ``invalid_request`` like a bad /predict."""
 
-    status, code = 400, "invalid_request"
-    default_message = "invalid inference request"
+    kind = INVALID_INFERENCE_REQUEST
 
 
 class ModelNotFoundError(ServiceError):
-    status, code = 404, "model_not_found"
-    default_message = "no such model or version"
+    kind = MODEL_NOT_FOUND
 
 
 @dataclass(frozen=True)
