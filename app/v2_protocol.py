@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from app.errors import INVALID_INFERENCE_REQUEST, MODEL_NOT_FOUND, ServiceError
+from app.schemas import CAMERA_PATTERN
 from gennet.checkpoint import CheckpointMeta
 
 BINARY_HEADER = "Inference-Header-Content-Length"
@@ -35,7 +37,7 @@ PROB_MALE = "prob_male"
 LABEL = "label"
 OUTPUTS = (PROB_MALE, LABEL)
 EXTENSIONS = ("binary_tensor_data",)
-_MAX_CAMERA_CHARS = 128
+_CAMERA = re.compile(CAMERA_PATTERN)
 
 
 class ProtocolError(ServiceError):
@@ -162,10 +164,8 @@ def _flag(params: dict[str, Any], key: str, what: str) -> bool:
 def _camera(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not 0 < len(value) <= _MAX_CAMERA_CHARS:
-        raise ProtocolError(
-            f"request parameter 'camera' must be a string of 1 to {_MAX_CAMERA_CHARS} characters"
-        )
+    if not isinstance(value, str) or not _CAMERA.fullmatch(value):
+        raise ProtocolError(f"request parameter 'camera' must match {CAMERA_PATTERN}")
     return value
 
 
@@ -324,9 +324,16 @@ def _outputs(value: Any, default_binary: bool) -> tuple[RequestedOutput, ...]:
 
 
 def encode_infer_response(
-    meta: CheckpointMeta, request: InferRequest, probs: list[float], labels: list[str]
+    meta: CheckpointMeta,
+    request: InferRequest,
+    probs: list[float],
+    labels: list[str],
+    threshold: float,
 ) -> tuple[bytes, int | None]:
-    """The response body, and the JSON header's length when any output is binary (else None)."""
+    """The response body, and the JSON header's length when any output is binary (else None).
+
+    Its ``parameters`` say which threshold made the labels (the camera's calibrated one, if any).
+    """
     values: dict[str, np.ndarray] = {
         PROB_MALE: np.asarray(probs, dtype=np.float32),
         LABEL: np.asarray(labels, dtype=object),
@@ -349,6 +356,7 @@ def encode_infer_response(
     doc: dict[str, Any] = {"model_name": meta.name, "model_version": meta.version}
     if request.id is not None:
         doc["id"] = request.id
+    doc["parameters"] = {"threshold": threshold, "camera": request.camera, "tta": request.tta}
     doc["outputs"] = outputs
     header = json.dumps(doc, separators=(",", ":")).encode()
     if not chunks:
@@ -388,8 +396,9 @@ def model_metadata(meta: CheckpointMeta, platform: str) -> dict[str, Any]:
             f"{LABEL}: {meta.class_names[0]} when {PROB_MALE} >= threshold, else "
             f"{meta.class_names[1]}",
             "request_parameters": "tta (bool): also predict the mirrored crop and average; "
-            "binary_data_output (bool): every output as binary data",
-            "threshold": meta.threshold,
+            "camera (string): the camera the crops come from, whose calibrated threshold then "
+            "applies; binary_data_output (bool): every output as binary data",
+            "threshold": meta.threshold,  # the default; a calibrated camera has its own
             "class_names": list(meta.class_names),
             "mean": list(meta.mean),
             "std": list(meta.std),
@@ -458,4 +467,8 @@ class InferResponse(BaseModel):
     model_name: str = Field(description="Model that answered.")
     model_version: str = Field(description="Its version.")
     id: str | None = Field(None, description="The request's id, when it had one.")
+    parameters: dict[str, Any] = Field(
+        description="threshold: the P(male) threshold that made the labels (the camera's "
+        "calibrated one, else the default); camera and tta as requested."
+    )
     outputs: list[OutputTensor] = Field(description="The requested outputs, in request order.")

@@ -1,8 +1,9 @@
 """Open Inference Protocol (KServe v2) REST routes: a second thin protocol over the same service.
 
 Requests take the same path as ``/predict``: readiness and admission, the request deadline, the
-byte cap on the body, ``Service.predict`` / ``Service.predict_array`` (so the micro-batcher batches
-the elements of a tensor with everything else in flight), the metrics and the API key. Errors come
+byte cap on the body, ``Service.submit`` for every element (so the micro-batcher batches the
+elements of a tensor with everything else in flight), the camera's calibrated threshold, the
+metrics and the API key. Errors come
 from the app's one error table (``app.handlers``); :class:`ProtocolErrors` only reshapes their body
 to the protocol's ``{"error": "..."}`` on ``/v2`` paths.
 """
@@ -12,7 +13,7 @@ import functools
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -25,6 +26,8 @@ from app import v2_protocol as oip
 from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.errors import UnsupportedMediaTypeError
+from app.handlers import error_responses
+from app.schemas import CAMERA_PATTERN
 from app.service import Service, within
 from app.uploads import read_body
 
@@ -34,19 +37,8 @@ _PARSE_IN_THREAD_BYTES = 64 * 1024  # a large JSON tensor would hold the event l
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": oip.ErrorBody, "description": _ERROR_TEXT[s]} for s in statuses}
+    return error_responses(*statuses, model=oip.ErrorBody)
 
-
-_ERROR_TEXT = {
-    400: "Malformed inference request (shape, datatype, data, parameters) or undecodable image.",
-    401: "An API key is configured and was missing or wrong.",
-    404: "No such model or version.",
-    413: "Body over GENNET_MAX_UPLOAD_BYTES, or an image over GENNET_MAX_IMAGE_PIXELS.",
-    415: "Compressed request body (Content-Encoding): send it uncompressed.",
-    500: "The model failed on this request's batch.",
-    503: "Overloaded (see Retry-After), or not ready (starting or draining).",
-    504: "Not answered within GENNET_REQUEST_TIMEOUT_MS.",
-}
 
 # Open like /health: probes and discovery.
 router = APIRouter(prefix=PREFIX, tags=[_TAG])
@@ -178,7 +170,7 @@ _INFER_BODY = {
                             "properties": {
                                 "tta": {"type": "boolean"},
                                 "binary_data_output": {"type": "boolean"},
-                                "camera": {"type": "string", "minLength": 1, "maxLength": 128},
+                                "camera": {"type": "string", "pattern": CAMERA_PATTERN},
                             },
                         },
                         "inputs": {
@@ -255,9 +247,9 @@ async def infer(
     )
     parsed = parse() if len(body) < _PARSE_IN_THREAD_BYTES else await asyncio.to_thread(parse)
     probs = await while_connected(request.receive, _predict_all(service, parsed, deadline))
-    content, header_length = oip.encode_infer_response(
-        meta, parsed, probs, [service.label(p) for p in probs]
-    )
+    labels = [service.label(p, parsed.camera) for p in probs]
+    threshold = service.threshold_for(parsed.camera)
+    content, header_length = oip.encode_infer_response(meta, parsed, probs, labels, threshold)
     if header_length is None:
         return Response(content, media_type="application/json")
     headers = {oip.BINARY_HEADER: str(header_length)}
@@ -271,23 +263,22 @@ def _parser(
 
 
 async def _predict_all(service: Service, request: oip.InferRequest, deadline: float) -> list[float]:
-    """P(male) of every element, all submitted at once so that the batcher batches them.
+    """P(male) of every element, all admitted at once so that the batcher batches them.
 
-    The first failure answers the request; the other elements are cancelled, not left running.
+    The first failure answers the request; the other elements are cancelled (dropped before
+    they are decoded), not left running.
     """
-    calls: list[Awaitable[float]]
-    if request.images is not None:
-        calls = [service.predict(data, request.tta, deadline) for data in request.images]
-    else:
-        assert request.arrays is not None
-        calls = [service.predict_array(array, request.tta, deadline) for array in request.arrays]
-    tasks = [asyncio.ensure_future(call) for call in calls]
+    items = request.images if request.images is not None else request.arrays
+    assert items is not None
+    futures: list[asyncio.Future[float]] = []
     try:
-        return list(await asyncio.gather(*tasks))
+        for item in items:
+            futures.append(service.submit(item, request.tta, deadline, request.camera))
+        return list(await asyncio.gather(*futures))
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for future in futures:
+            future.cancel()
+        await asyncio.gather(*futures, return_exceptions=True)
 
 
 class ProtocolErrors:

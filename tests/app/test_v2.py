@@ -4,6 +4,7 @@ answers as /predict, the same admission, key, limits and metrics, errors in the 
 import base64
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from PIL import Image
 from service_fakes import FakePredictor, client_for, fake_app, fake_meta, metric_value
 
 from app import v2_protocol as oip
+from gennet.calibration import Calibration, GroupCalibration
 from gennet.preprocess import preprocess_bytes
 
 pytestmark = pytest.mark.anyio
@@ -286,3 +288,41 @@ async def test_openapi_documents_the_protocol_routes() -> None:
         assert oip.BINARY_HEADER in [p["name"] for p in infer["parameters"]]
     assert "model_version" not in json.dumps(paths["/v2/models/{model_name}/infer"])
     assert "/demo" not in paths and "/docs" not in paths and "/" not in paths
+
+
+LOW, HIGH = 0.001, 0.999  # every fake crop is male at LOW and female at HIGH
+
+
+def calibration(path: Path) -> Path:
+    """Per-camera thresholds: GRID:1 at LOW, GRID:2 at HIGH."""
+    groups = {
+        camera: GroupCalibration(threshold=threshold, n_male=20, n_female=20, fitted=True)
+        for camera, threshold in (("GRID:1", LOW), ("GRID:2", HIGH))
+    }
+    digest = fake_meta().weights_sha256
+    path.write_text(
+        Calibration(
+            weights_sha256=digest, default_threshold=0.5, mode="labels", by="camera", groups=groups
+        ).to_json()
+    )
+    return path
+
+
+async def test_the_camera_threshold_applies_as_on_predict(tmp_path: Path) -> None:
+    app = fake_app(FakePredictor(), calibration_path=calibration(tmp_path / "cal.json"))
+    async with client_for(app) as client:
+        answers = {
+            camera: await client.post(INFER, json=encoded(CROPS[:2], parameters={"camera": camera}))
+            for camera in ("GRID:1", "GRID:2")
+        }
+        plain = await client.post(INFER, json=encoded(CROPS[:2]))
+        predict = await client.post("/predict?camera=GRID:2", files={"file": ("c.jpg", CROPS[0])})
+        bad = await client.post(INFER, json=encoded(CROPS[:1], parameters={"camera": "a b"}))
+    low, high = (answers[c].json() for c in ("GRID:1", "GRID:2"))
+    assert outputs(answers["GRID:1"])[oip.LABEL] == ["male", "male"]
+    assert outputs(answers["GRID:2"])[oip.LABEL] == ["female", "female"]
+    assert low["parameters"] == {"threshold": LOW, "camera": "GRID:1", "tta": False}
+    assert high["parameters"]["threshold"] == HIGH == predict.json()["threshold"]
+    assert outputs(answers["GRID:1"])[oip.PROB_MALE] == outputs(answers["GRID:2"])[oip.PROB_MALE]
+    assert plain.json()["parameters"] == {"threshold": 0.5, "camera": None, "tta": False}
+    assert_protocol_error(bad, 400, "'camera' must match")

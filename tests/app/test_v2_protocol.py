@@ -195,9 +195,13 @@ _BAD_JSON: dict[str, tuple[Any, str]] = {
     ),
     "camera not a string": (
         {**encoded(b"a"), "parameters": {"camera": 3}},
-        "'camera' must be a string",
+        "'camera' must match",
     ),
-    "camera empty": ({**encoded(b"a"), "parameters": {"camera": ""}}, "'camera' must be a string"),
+    "camera empty": ({**encoded(b"a"), "parameters": {"camera": ""}}, "'camera' must match"),
+    "camera with a space": (
+        {**encoded(b"a"), "parameters": {"camera": "gate 3"}},
+        "'camera' must match",
+    ),
     "id not a string": ({**encoded(b"a"), "id": 5}, "'id' must be a string"),
     "outputs empty": ({**encoded(b"a"), "outputs": []}, "'outputs' must be a non-empty list"),
     "unknown output": (
@@ -298,7 +302,7 @@ def test_model_name_and_version_must_be_the_served_ones() -> None:
 
 
 def _answer(request: oip.InferRequest) -> triton.InferResult:
-    body, header = oip.encode_infer_response(META, request, [0.75, 0.25], ["male", "female"])
+    body, header = oip.encode_infer_response(META, request, [0.75, 0.25], ["male", "female"], 0.5)
     return triton.InferenceServerClient.parse_response_body(body, header_length=header)
 
 
@@ -316,12 +320,13 @@ def test_responses_read_back_with_tritonclient(binary: bool) -> None:
     response = result.get_response()
     assert response["model_name"] == "gennet" and response["model_version"] == META.version
     assert response["id"] == "abc"
+    assert response["parameters"] == {"threshold": 0.5, "camera": None, "tta": False}
 
 
 def test_mixed_binary_and_json_outputs_in_request_order() -> None:
     outputs = [{"name": oip.LABEL, "parameters": {"binary_data": True}}, {"name": oip.PROB_MALE}]
     request = parse({**encoded(b"a", b"b"), "outputs": outputs})
-    body, header = oip.encode_infer_response(META, request, [0.75, 0.25], ["male", "female"])
+    body, header = oip.encode_infer_response(META, request, [0.75, 0.25], ["male", "female"], 0.5)
     assert header is not None
     doc = json.loads(body[:header])
     assert [o["name"] for o in doc["outputs"]] == [oip.LABEL, oip.PROB_MALE]
@@ -331,7 +336,7 @@ def test_mixed_binary_and_json_outputs_in_request_order() -> None:
 
 
 def test_json_only_response_has_no_binary_header() -> None:
-    body, header = oip.encode_infer_response(META, parse(encoded(b"a")), [0.5], ["male"])
+    body, header = oip.encode_infer_response(META, parse(encoded(b"a")), [0.5], ["male"], 0.5)
     assert header is None and json.loads(body)["outputs"][1]["data"] == ["male"]
 
 
