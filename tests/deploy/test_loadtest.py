@@ -32,7 +32,7 @@ class NotInImage(importlib.abc.MetaPathFinder):
 
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] in self.blocked:
-            raise ModuleNotFoundError(f"No module named {name!r} (not in the Docker image)")
+            raise ModuleNotFoundError(f"No module named {name!r} (not in the Docker image)", name=name)
         return None
 
 sys.meta_path.insert(0, NotInImage())
