@@ -1,14 +1,21 @@
-"""Shared fixtures: a small random-weight checkpoint and its ONNX export, and real PETA crops.
+"""Shared fixtures: a small random-weight checkpoint and its ONNX export, generated crops, and
+real PETA crops for the few tests that need them.
 
 Tests never depend on the shipped model being trained: they build their own checkpoint once per
-session. Real crops come from ``../shared/data/peta`` (read-only); tests that need them skip when it
-is absent.
+session, and the suite stands on its own with generated crops (``crops``). Tests that truly need the
+real data (``real_crops``, ``peta_root``, ``peta_samples``) are marked ``real_data`` automatically and
+skip when ``../shared/data/peta`` is absent; the summary counts them, and in CI (``CI`` set) a
+skipped one fails the run, since CI always has the data beside the clone.
 """
 
+import io
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from gennet.checkpoint import CheckpointMeta, save_checkpoint
@@ -19,10 +26,75 @@ from gennet.models import create_model
 PETA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "peta"
 
 
+REAL_DATA_FIXTURES = {"peta_root", "peta_samples", "real_crops"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_data)
+
+
+NO_DATA = "../shared/data/peta is not present"
+
+
+def _real_data_outcomes(terminalreporter: pytest.TerminalReporter) -> dict[str, int]:
+    """real_data tests by outcome; ``skipped`` counts only those skipped for want of the data."""
+    counts = {}
+    for outcome in ("passed", "failed", "skipped"):
+        reports = [
+            r
+            for r in terminalreporter.stats.get(outcome, [])
+            if "real_data" in getattr(r, "keywords", {})
+        ]
+        if outcome == "skipped":
+            reports = [r for r in reports if NO_DATA in str(getattr(r, "longrepr", ""))]
+        counts[outcome] = len(reports)
+    return counts
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    counts = _real_data_outcomes(terminalreporter)
+    if sum(counts.values()):
+        terminalreporter.write_line(
+            "real_data tests (need ../shared/data/peta): "
+            + ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if os.environ.get("CI") and reporter is not None and _real_data_outcomes(reporter)["skipped"]:
+        reporter.write_line("CI: real_data tests were skipped; ../shared/data/peta must be present")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _crop(seed: int) -> bytes:
+    """A person-sized synthetic crop: smooth colour fields and a few blocks, JPEG or PNG."""
+    rng = np.random.default_rng(seed)
+    height, width = int(rng.integers(96, 200)), int(rng.integers(40, 90))
+    rows = np.linspace(0, 1, height)[:, None, None]
+    cols = np.linspace(0, 1, width)[None, :, None]
+    base = rng.uniform(0, 255, 3) * rows + rng.uniform(0, 255, 3) * (1 - cols)
+    pixels = np.clip(base / 2 + rng.normal(0, 12, (height, width, 3)), 0, 255)
+    for _ in range(4):  # a torso, legs, a bag: blocks of one colour
+        top, left = int(rng.integers(0, height - 20)), int(rng.integers(0, width - 10))
+        pixels[top : top + 20, left : left + 10] = rng.uniform(0, 255, 3)
+    out = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(out, "JPEG" if seed % 2 else "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def crops() -> list[bytes]:
+    """Sixteen generated crops (half JPEG, half PNG), always available."""
+    return [_crop(seed) for seed in range(16)]
+
+
 @pytest.fixture(scope="session")
 def peta_root() -> Path:
     if not (PETA_ROOT / "manifest.csv").is_file():
-        pytest.skip("../shared/data/peta is not present")
+        pytest.skip(NO_DATA)
     return PETA_ROOT
 
 

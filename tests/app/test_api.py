@@ -24,11 +24,11 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert body["error"]["message"]
 
 
-async def test_predict_multipart_and_raw_body(real_crops: list[bytes]) -> None:
+async def test_predict_multipart_and_raw_body(crops: list[bytes]) -> None:
     async with client_for(fake_app(FakePredictor())) as client:
-        multipart = await client.post("/predict", files=form(real_crops[0]))
+        multipart = await client.post("/predict", files=form(crops[0]))
         raw = await client.post(
-            "/predict", content=real_crops[0], headers={"Content-Type": "image/jpeg"}
+            "/predict", content=crops[0], headers={"Content-Type": "image/jpeg"}
         )
     assert multipart.status_code == raw.status_code == 200
     body = multipart.json()
@@ -42,22 +42,22 @@ async def test_predict_multipart_and_raw_body(real_crops: list[bytes]) -> None:
     assert body["latency_ms"] > 0
 
 
-async def test_label_uses_the_checkpoint_threshold(real_crops: list[bytes]) -> None:
+async def test_label_uses_the_checkpoint_threshold(crops: list[bytes]) -> None:
     predictor = FakePredictor()
     predictor.transform = lambda batch: batch[:, 0, 0, 0] * 0 + 0.6
     for threshold, label, score in ((0.5, "male", 0.6), (0.7, "female", 0.4)):
         app = fake_app(predictor, fake_meta(threshold=threshold))
         async with client_for(app) as client:
-            body = (await client.post("/predict", files=form(real_crops[0]))).json()
+            body = (await client.post("/predict", files=form(crops[0]))).json()
         assert (body["label"], body["score"]) == (label, pytest.approx(score))
 
 
-async def test_tta_query(real_crops: list[bytes]) -> None:
+async def test_tta_query(crops: list[bytes]) -> None:
     predictor = FakePredictor()
     async with client_for(fake_app(predictor)) as client:
-        plain = await client.post("/predict", files=form(real_crops[0]))
-        tta = await client.post("/predict?tta=true", files=form(real_crops[0]))
-        bad = await client.post("/predict?tta=maybe", files=form(real_crops[0]))
+        plain = await client.post("/predict", files=form(crops[0]))
+        tta = await client.post("/predict?tta=true", files=form(crops[0]))
+        bad = await client.post("/predict?tta=maybe", files=form(crops[0]))
     assert tta.json()["tta"] is True
     assert tta.json()["probabilities"] != plain.json()["probabilities"]
     assert predictor.sizes[-2:] == [1, 2]
@@ -65,9 +65,9 @@ async def test_tta_query(real_crops: list[bytes]) -> None:
     assert "tta" in bad.json()["error"]["message"]
 
 
-async def test_bad_inputs(real_crops: list[bytes]) -> None:
+async def test_bad_inputs(crops: list[bytes]) -> None:
     app = fake_app(FakePredictor(), max_upload_bytes=50_000, max_image_pixels=2_000)
-    big = real_crops[0] + b"\0" * 60_000
+    big = crops[0] + b"\0" * 60_000
 
     async def chunks():  # no Content-Length: the cap must hold while streaming
         for start in range(0, len(big), 8192):
@@ -84,12 +84,12 @@ async def test_bad_inputs(real_crops: list[bytes]) -> None:
                     "/predict", content=chunks(), headers={"Content-Type": "image/jpeg"}
                 ),
             ),
-            (413, "image_too_large", await client.post("/predict", files=form(real_crops[0]))),
+            (413, "image_too_large", await client.post("/predict", files=form(crops[0]))),
             (
                 415,
                 "unsupported_media_type",
                 await client.post(
-                    "/predict", content=real_crops[0], headers={"Content-Type": "text/plain"}
+                    "/predict", content=crops[0], headers={"Content-Type": "text/plain"}
                 ),
             ),
             (422, "invalid_request", await client.post("/predict", files=form(b"x", "image"))),
@@ -103,15 +103,15 @@ async def test_bad_inputs(real_crops: list[bytes]) -> None:
     assert metric_value(metrics, "gennet_rejections_total", reason="image_too_large") == 1
 
 
-async def test_api_key(real_crops: list[bytes]) -> None:
+async def test_api_key(crops: list[bytes]) -> None:
     app = fake_app(FakePredictor(), api_key="s3cret")
     async with client_for(app) as client:
-        missing = await client.post("/predict", files=form(real_crops[0]))
+        missing = await client.post("/predict", files=form(crops[0]))
         wrong = await client.post(
-            "/predict", files=form(real_crops[0]), headers={"X-API-Key": "nope"}
+            "/predict", files=form(crops[0]), headers={"X-API-Key": "nope"}
         )
         bearer = await client.post(
-            "/predict", files=form(real_crops[0]), headers={"Authorization": "Bearer s3cret"}
+            "/predict", files=form(crops[0]), headers={"Authorization": "Bearer s3cret"}
         )
         header = await client.get("/model", headers={"X-API-Key": "s3cret"})
         model = await client.get("/model")
@@ -124,13 +124,13 @@ async def test_api_key(real_crops: list[bytes]) -> None:
     assert all(r.status_code == 200 for r in open_routes)
 
 
-async def test_queue_full_is_503_with_retry_after(real_crops: list[bytes]) -> None:
+async def test_queue_full_is_503_with_retry_after(crops: list[bytes]) -> None:
     predictor = FakePredictor()
     app = fake_app(predictor, max_queue=1, max_batch_size=1)
     async with client_for(app) as client:
         predictor.delay = 0.5
         responses = await asyncio.gather(
-            *(client.post("/predict", files=form(c)) for c in real_crops[:6])
+            *(client.post("/predict", files=form(c)) for c in crops[:6])
         )
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(200) >= 1 and statuses.count(503) >= 1, statuses
@@ -139,16 +139,16 @@ async def test_queue_full_is_503_with_retry_after(real_crops: list[bytes]) -> No
     assert int(refused.headers["Retry-After"]) >= 1
 
 
-async def test_deadline_is_504_and_failure_is_500_then_recovers(real_crops: list[bytes]) -> None:
+async def test_deadline_is_504_and_failure_is_500_then_recovers(crops: list[bytes]) -> None:
     predictor = FakePredictor()
     app = fake_app(predictor, request_timeout_ms=500)
     async with client_for(app) as client:
         predictor.delay = 1.0
-        late = await client.post("/predict", files=form(real_crops[0]))
+        late = await client.post("/predict", files=form(crops[0]))
         await asyncio.sleep(0.6)  # the model thread is still on the late request's batch
         predictor.delay, predictor.fail_next = 0.0, 1
-        failed = await client.post("/predict", files=form(real_crops[0]))
-        after = await client.post("/predict", files=form(real_crops[0]))
+        failed = await client.post("/predict", files=form(crops[0]))
+        after = await client.post("/predict", files=form(crops[0]))
         metrics = (await client.get("/metrics")).text
     assert_error(late, 504, "deadline_exceeded")
     assert_error(failed, 500, "inference_failed")
@@ -157,7 +157,7 @@ async def test_deadline_is_504_and_failure_is_500_then_recovers(real_crops: list
     assert metric_value(metrics, "gennet_rejections_total", reason="deadline_exceeded") == 1
 
 
-async def test_unknown_error_is_a_fixed_500(real_crops: list[bytes]) -> None:
+async def test_unknown_error_is_a_fixed_500(crops: list[bytes]) -> None:
     app = fake_app(FakePredictor())
     async with client_for(app) as client:
         service = app.state.service
@@ -166,23 +166,23 @@ async def test_unknown_error_is_a_fixed_500(real_crops: list[bytes]) -> None:
             raise RuntimeError("/secret/path details")
 
         service.submit = broken
-        response = await client.post("/predict", files=form(real_crops[0]))
+        response = await client.post("/predict", files=form(crops[0]))
     assert_error(response, 500, "internal_error")
     assert "secret" not in response.text
     assert response.headers["X-Request-ID"]
 
 
-async def test_not_ready_before_start_and_while_draining(real_crops: list[bytes]) -> None:
+async def test_not_ready_before_start_and_while_draining(crops: list[bytes]) -> None:
     app = fake_app(FakePredictor())
     async with client_for(app, start=False) as client:
         starting = await client.get("/health/ready")
-        refused = await client.post("/predict", files=form(real_crops[0]))
+        refused = await client.post("/predict", files=form(crops[0]))
         summary = (await client.get("/health")).json()
         live = await client.get("/health/live")
         async with app.router.lifespan_context(app):
             ready = await client.get("/health/ready")
         draining = await client.get("/health/ready")
-        after = await client.post("/predict", files=form(real_crops[0]))
+        after = await client.post("/predict", files=form(crops[0]))
     assert (starting.status_code, starting.json()) == (503, {"status": "starting"})
     assert_error(refused, 503, "not_ready")
     assert summary["status"] == "starting" and summary["model"] is None
@@ -222,20 +222,20 @@ async def test_request_id_echoed_or_generated() -> None:
     assert wrong_method.headers["Allow"] == "POST"
 
 
-async def test_batch_endpoint(real_crops: list[bytes]) -> None:
+async def test_batch_endpoint(crops: list[bytes]) -> None:
     app = fake_app(FakePredictor(), max_batch_items=3)
-    files = [("files", ("a.jpg", real_crops[0])), ("files", ("b.jpg", b"junk"))]
-    files.append(("files", ("c.jpg", real_crops[1])))
+    files = [("files", ("a.jpg", crops[0])), ("files", ("b.jpg", b"junk"))]
+    files.append(("files", ("c.jpg", crops[1])))
     async with client_for(app) as client:
         batch = await client.post("/predict/batch?tta=true", files=files)
         singles = [
-            (await client.post("/predict?tta=true", files=form(c))).json() for c in real_crops[:2]
+            (await client.post("/predict?tta=true", files=form(c))).json() for c in crops[:2]
         ]
         too_many = await client.post("/predict/batch", files=files + files[:1])
         raw = await client.post(
-            "/predict/batch", content=real_crops[0], headers={"Content-Type": "image/jpeg"}
+            "/predict/batch", content=crops[0], headers={"Content-Type": "image/jpeg"}
         )
-        none = await client.post("/predict/batch", files={"other": ("a.jpg", real_crops[0])})
+        none = await client.post("/predict/batch", files={"other": ("a.jpg", crops[0])})
     assert batch.status_code == 200
     results = batch.json()["results"]
     assert [r["index"] for r in results] == [0, 1, 2]
@@ -248,9 +248,9 @@ async def test_batch_endpoint(real_crops: list[bytes]) -> None:
     assert_error(none, 422, "invalid_request")
 
 
-async def test_metrics_exposes_every_contract_name(real_crops: list[bytes]) -> None:
+async def test_metrics_exposes_every_contract_name(crops: list[bytes]) -> None:
     async with client_for(fake_app(FakePredictor())) as client:
-        await client.post("/predict", files=form(real_crops[0]))
+        await client.post("/predict", files=form(crops[0]))
         response = await client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text

@@ -26,11 +26,11 @@ def predict_scope(body: bytes) -> Scope:
     }
 
 
-async def test_disconnected_client_is_skipped(real_crops: list[bytes]) -> None:
+async def test_disconnected_client_is_skipped(crops: list[bytes]) -> None:
     predictor = FakePredictor()
     app = fake_app(predictor)
     gone = asyncio.Event()
-    messages = iter([{"type": "http.request", "body": real_crops[1], "more_body": False}])
+    messages = iter([{"type": "http.request", "body": crops[1], "more_body": False}])
 
     async def receive() -> Message:
         message = next(messages, None)
@@ -47,11 +47,11 @@ async def test_disconnected_client_is_skipped(real_crops: list[bytes]) -> None:
         predictor.calls.clear()
         predictor.gate.clear()
         busy = asyncio.create_task(
-            client.post("/predict", content=real_crops[0], headers={"Content-Type": "image/jpeg"})
+            client.post("/predict", content=crops[0], headers={"Content-Type": "image/jpeg"})
         )
         while len(predictor.calls) < 1:
             await asyncio.sleep(0.005)
-        leaving = asyncio.create_task(app(predict_scope(real_crops[1]), receive, send))
+        leaving = asyncio.create_task(app(predict_scope(crops[1]), receive, send))
         while service.queue_depth < 1:
             await asyncio.sleep(0.005)
         gone.set()
@@ -59,7 +59,7 @@ async def test_disconnected_client_is_skipped(real_crops: list[bytes]) -> None:
         predictor.gate.set()
         assert (await busy).status_code == 200
         after = await client.post(
-            "/predict", content=real_crops[2], headers={"Content-Type": "image/jpeg"}
+            "/predict", content=crops[2], headers={"Content-Type": "image/jpeg"}
         )
         metrics = (await client.get("/metrics")).text
     assert after.status_code == 200

@@ -48,25 +48,25 @@ def test_torch_and_onnx_agree_on_real_crops(
     assert np.ptp(probs["onnx"]) > 1e-3  # the crops really get different answers
 
 
-async def test_concurrent_real_crops_match_single_requests(
-    checkpoint_path: Path, onnx_path: Path, real_crops: list[bytes]
+async def test_concurrent_crops_match_single_requests(
+    checkpoint_path: Path, onnx_path: Path, crops: list[bytes]
 ) -> None:
     app = create_app(real_settings(checkpoint_path, max_batch_size=8))
     async with client_for(app) as client:
         singles = [
             (await client.post("/predict", content=c, headers={"Content-Type": "image/jpeg"}))
-            for c in real_crops
+            for c in crops
         ]
         together = await asyncio.gather(
             *(
                 client.post("/predict", content=c, headers={"Content-Type": "image/jpeg"})
-                for c in real_crops
+                for c in crops
             )
         )
         metrics = (await client.get("/metrics")).text
     single_probs = [r.json()["probabilities"]["male"] for r in singles]
     batched_probs = [r.json()["probabilities"]["male"] for r in together]
-    assert len(set(np.round(single_probs, 6))) > len(real_crops) // 2
+    assert len(set(np.round(single_probs, 6))) > len(crops) // 2
     assert batched_probs == pytest.approx(single_probs, abs=1e-5)
     ones = metric_value(metrics, "gennet_batch_size_bucket", le="1.0")
     assert metric_value(metrics, "gennet_batch_size_count") > ones  # some batch had > 1 row
@@ -131,10 +131,10 @@ def test_cpu_defaults_and_impossible_choices() -> None:
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_gpu_runtime_agrees_with_onnx(
-    checkpoint_path: Path, onnx_path: Path, real_crops: list[bytes]
+    checkpoint_path: Path, onnx_path: Path, crops: list[bytes]
 ) -> None:
     gpu = build_runtime(real_settings(checkpoint_path))
     cpu = build_runtime(real_settings(checkpoint_path, device="cpu"))
     assert (gpu.kind, gpu.device) == ("torch", "cuda")
-    batch = np.stack([preprocess_bytes(c, gpu.meta.preprocess_spec) for c in real_crops])
+    batch = np.stack([preprocess_bytes(c, gpu.meta.preprocess_spec) for c in crops])
     assert np.abs(gpu.predictor(batch) - cpu.predictor(batch)).max() < 5e-3  # FP16 autocast

@@ -91,7 +91,7 @@ def marked_png() -> bytes:
 
 
 def test_disconnects_are_quiet_and_json_logs_hold_no_image_bytes(
-    checkpoint_path: Path, real_crops: list[bytes], tmp_path: Path
+    checkpoint_path: Path, crops: list[bytes], tmp_path: Path
 ) -> None:
     # One crop per batch on the slow runtime: enough to keep a queue.
     env = service_env(
@@ -110,12 +110,12 @@ def test_disconnects_are_quiet_and_json_logs_hold_no_image_bytes(
                 args=(base + "/predict",),
                 kwargs={"content": c, "headers": JPEG, "timeout": 60},
             )
-            for c in real_crops
+            for c in crops
         ]
         for thread in busy:
             thread.start()
-        leave_early(port, real_crops[0], send_all=True, linger=0.05)  # queued, then gone
-        leave_early(port, real_crops[1], send_all=False, linger=0.05)  # gone mid-upload
+        leave_early(port, crops[0], send_all=True, linger=0.05)  # queued, then gone
+        leave_early(port, crops[1], send_all=False, linger=0.05)  # gone mid-upload
         for thread in busy:
             thread.join()
         with httpx.Client(base_url=base, timeout=30) as client:

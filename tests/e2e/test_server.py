@@ -22,16 +22,16 @@ def gauge(metrics: str, name: str) -> float:
     return float(match.group(1))
 
 
-def test_uvicorn_serves_real_crops(
-    checkpoint_path: Path, onnx_path: Path, real_crops: list[bytes], tmp_path: Path
+def test_uvicorn_serves_crops(
+    checkpoint_path: Path, onnx_path: Path, crops: list[bytes], tmp_path: Path
 ) -> None:
     env = service_env(checkpoint_path)
     args = ["-m", "uvicorn", "app.main:app", "--port", env["GENNET_PORT"]]
     with serving(args, env, tmp_path / "log"):
         base = f"http://127.0.0.1:{env['GENNET_PORT']}"
         with httpx.Client(base_url=base, timeout=30) as client:
-            single = client.post("/predict?tta=true", content=real_crops[0], headers=JPEG)
-            files = [("files", (f"{i}.jpg", c)) for i, c in enumerate(real_crops[:4])]
+            single = client.post("/predict?tta=true", content=crops[0], headers=JPEG)
+            files = [("files", (f"{i}.jpg", c)) for i, c in enumerate(crops[:4])]
             batch = client.post("/predict/batch", files=files)
             metrics = client.get("/metrics").text
     assert single.status_code == 200 and single.json()["tta"] is True
@@ -86,11 +86,11 @@ async def _post_all(
 
 
 def test_sigterm_under_load_loses_no_accepted_request(
-    checkpoint_path: Path, real_crops: list[bytes], tmp_path: Path
+    checkpoint_path: Path, crops: list[bytes], tmp_path: Path
 ) -> None:
     env = service_env(checkpoint_path, **SLOW_TORCH)
     log = tmp_path / "log"
-    crops = real_crops * 2
+    crops = crops * 2
     with serving(["-m", "gennet.cli", "serve"], env, log) as proc:
         base = f"http://127.0.0.1:{env['GENNET_PORT']}"
         answers, readiness, drained_s = asyncio.run(_post_all(base, crops, proc, log))

@@ -5,7 +5,6 @@ metadata, BYTES and FP32 inputs in JSON and binary data, TTA, errors; each answe
 ``/predict`` says for the same crop. Real PETA crops when ``../shared`` is present, else generated.
 """
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from PIL import Image
 from server_process import service_env, serving
 from tritonclient.utils import InferenceServerException
 
@@ -32,23 +30,10 @@ def auth() -> dict[str, str]:
     return {"X-API-Key": KEY}
 
 
-def generated_crops(count: int = 6) -> list[bytes]:
-    rng = np.random.default_rng(0)
-    crops = []
-    for _ in range(count):
-        pixels = rng.integers(0, 256, (160, 64, 3), dtype=np.uint8)
-        out = io.BytesIO()
-        Image.fromarray(pixels).save(out, "JPEG", quality=90)
-        crops.append(out.getvalue())
-    return crops
-
-
 @pytest.fixture(scope="module")
-def crops(request: pytest.FixtureRequest) -> list[bytes]:
-    try:
-        return request.getfixturevalue("real_crops")[:6]
-    except pytest.skip.Exception:  # ../shared is absent
-        return generated_crops()
+def crops(crops: list[bytes]) -> list[bytes]:
+    """Six of the suite's generated crops (tests/conftest.py)."""
+    return crops[:6]
 
 
 @pytest.fixture(scope="module")
