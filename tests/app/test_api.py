@@ -107,9 +107,7 @@ async def test_api_key(crops: list[bytes]) -> None:
     app = fake_app(FakePredictor(), api_key="s3cret")
     async with client_for(app) as client:
         missing = await client.post("/predict", files=form(crops[0]))
-        wrong = await client.post(
-            "/predict", files=form(crops[0]), headers={"X-API-Key": "nope"}
-        )
+        wrong = await client.post("/predict", files=form(crops[0]), headers={"X-API-Key": "nope"})
         bearer = await client.post(
             "/predict", files=form(crops[0]), headers={"Authorization": "Bearer s3cret"}
         )
