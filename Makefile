@@ -89,7 +89,7 @@ evaluate: $(VENV)/.installed-train
 	$(BIN)/gennet evaluate --data ../shared/data/peta --split test --tta
 
 export: $(VENV)/.installed-torch
-	$(BIN)/gennet export --onnx model_store/gennet.onnx
+	$(BIN)/gennet export --onnx model_store/gennet.onnx --data ../shared/data/peta
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/serve.py

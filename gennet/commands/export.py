@@ -13,8 +13,6 @@ from gennet.export import export_onnx
 from gennet.inference import OnnxPredictor, TorchPredictor
 from gennet.preprocess import normalise
 
-# Relative to the project root, where the commands run (as in the training recipe).
-SAMPLE_DATA = Path("../shared/data/peta")
 CHECK_ROWS = 8
 TOLERANCE = 1e-4
 
@@ -25,14 +23,20 @@ def add_parser(subparsers: Any) -> None:
         "--onnx", type=Path, required=True, metavar="OUT", help="ONNX file to write"
     )
     parser.add_argument("--checkpoint", type=Path, help="default: GENNET_MODEL_PATH or model_store")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="a manifest folder whose crops the PyTorch-vs-ONNX self-check uses "
+        "(default: random images)",
+    )
     parser.set_defaults(handler=run)
 
 
-def check_inputs(meta: CheckpointMeta, data: Path) -> tuple[np.ndarray, str]:
-    """A normalised batch for the self-check: real crops from ``data`` when present, else noise."""
+def check_inputs(meta: CheckpointMeta, data: Path | None) -> tuple[np.ndarray, str]:
+    """A normalised batch for the self-check: real crops from ``data`` when given, else noise."""
     spec = meta.preprocess_spec
-    manifest = data / "manifest.csv"
-    if manifest.is_file():
+    if data is not None:
         from gennet.data.manifest import read_manifest
 
         samples = read_manifest(data, check_files=False)
@@ -44,10 +48,10 @@ def check_inputs(meta: CheckpointMeta, data: Path) -> tuple[np.ndarray, str]:
     return normalise(noise, spec), f"{CHECK_ROWS} random images"
 
 
-def max_difference(checkpoint: Path, onnx_path: Path) -> tuple[float, str]:
+def max_difference(checkpoint: Path, onnx_path: Path, data: Path | None) -> tuple[float, str]:
     """Max |P_onnx - P_torch| over the self-check inputs, and what the inputs were."""
     model, meta = load_checkpoint(checkpoint)
-    batch, described = check_inputs(meta, SAMPLE_DATA)
+    batch, described = check_inputs(meta, data)
     torch_probs = TorchPredictor(model, "cpu")(batch)
     onnx_probs = OnnxPredictor(onnx_path, threads=1)(batch)
     return float(np.max(np.abs(torch_probs - onnx_probs))), described
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise GenNetError(f"{args.onnx}: cannot write ({os_reason(exc)})") from None
     print(f"wrote {args.onnx} ({meta.arch}, weights sha256 {meta.weights_sha256[:12]}...)")
-    difference, described = max_difference(checkpoint, args.onnx)
+    difference, described = max_difference(checkpoint, args.onnx, args.data)
     verdict = "ok" if difference < TOLERANCE else f"FAILED (tolerance {TOLERANCE:g})"
     print(f"self-check: max |P(male) ONNX - PyTorch| = {difference:.2e} on {described}: {verdict}")
     return 0 if difference < TOLERANCE else 1

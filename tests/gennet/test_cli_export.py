@@ -34,12 +34,11 @@ def test_export_self_check_on_real_crops(
     fake_export: list[tuple[Path, Path]],
     peta_root: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(export, "SAMPLE_DATA", peta_root)
     out = tmp_path / "model.onnx"
-    assert main(["export", "--onnx", str(out), "--checkpoint", str(checkpoint_path)]) == 0
+    argv = ["export", "--onnx", str(out), "--checkpoint", str(checkpoint_path)]
+    assert main([*argv, "--data", str(peta_root)]) == 0
     assert fake_export == [(checkpoint_path, out)]
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed
@@ -53,7 +52,6 @@ def test_export_self_check_falls_back_to_random_inputs(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(export, "SAMPLE_DATA", tmp_path / "no-data")
     monkeypatch.setenv("GENNET_MODEL_PATH", str(checkpoint_path))
     assert main(["export", "--onnx", str(tmp_path / "m.onnx")]) == 0
     assert "random images: ok" in capsys.readouterr().out
@@ -62,11 +60,9 @@ def test_export_self_check_falls_back_to_random_inputs(
 def test_export_self_check_catches_a_mismatch(
     fake_export: list[tuple[Path, Path]],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Other weights than the ONNX graph's: the self-check must fail."""
-    monkeypatch.setattr(export, "SAMPLE_DATA", tmp_path / "no-data")
     torch.manual_seed(123)
     other = create_model("gennet").train()
     with torch.no_grad():
