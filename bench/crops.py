@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
+from service import REPO
+
 from gennet.data.manifest import read_manifest, select
 
-REPO = Path(__file__).resolve().parent.parent
 PETA_ROOT = REPO.parent / "shared" / "data" / "peta"
 SIGNATURES = (
     (b"\xff\xd8", "image/jpeg"),

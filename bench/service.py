@@ -1,4 +1,8 @@
-"""A server under test as a subprocess: start (optionally pinned to cores), wait, inspect, stop."""
+"""A server under test as a subprocess: start (optionally pinned to cores), wait, inspect, stop.
+
+The one server-process helper: the benchmarks import it as ``service`` and the tests as
+``bench.service`` (it imports nothing of its siblings).
+"""
 
 import os
 import shutil
@@ -15,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from crops import REPO
+from prometheus_client.parser import text_string_to_metric_families
 
+REPO = Path(__file__).resolve().parent.parent
 READY_PATH = "/health/ready"
 
 
@@ -126,6 +131,15 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The value of the sample ``name{labels}`` in Prometheus text (0.0 when absent)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
 def metric_total(base_url: str, name: str) -> float | None:
     """The sum of every sample of metric ``name`` at ``/metrics`` (None without /metrics)."""
     try:
@@ -134,9 +148,10 @@ def metric_total(base_url: str, name: str) -> float | None:
     except urllib.error.URLError:
         return None
     return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith((name + " ", name + "{"))
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
     )
 
 

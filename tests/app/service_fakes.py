@@ -1,4 +1,7 @@
-"""Helpers for the service tests: a fake predictor and runtime, and an in-process client."""
+"""Helpers for the service tests: a fake predictor and runtime, and an in-process client.
+
+``metric_value`` (Prometheus text parsing) is the benchmarks' own, re-exported here.
+"""
 
 import threading
 import time
@@ -13,6 +16,7 @@ from fastapi import FastAPI
 from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
+from bench.service import metric_value
 from gennet.checkpoint import CheckpointMeta
 
 INPUT_SIZE = (32, 16)
@@ -93,15 +97,13 @@ async def client_for(app: FastAPI, *, start: bool = True) -> AsyncIterator[httpx
             yield client
 
 
-def metric_value(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text (0.0 when absent)."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        series, _, value = line.rpartition(" ")
-        sample, _, label_text = series.partition("{")
-        have = ",".join(sorted(label_text.rstrip("}").split(","))) if label_text else ""
-        if sample == name and have == wanted:
-            return float(value)
-    return 0.0
+__all__ = [
+    "FakePredictor",
+    "client_for",
+    "fake_app",
+    "fake_builder",
+    "fake_meta",
+    "fake_settings",
+    "metric_value",
+    "score_rows",
+]

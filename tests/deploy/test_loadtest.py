@@ -10,19 +10,18 @@ import csv
 import importlib.metadata
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from deploy_contract import ROOT
 from packaging.requirements import Requirement
+
+from bench.service import READY_PATH, free_port, http_ok
 
 SERVE_LIKE_THE_IMAGE = r"""
 import importlib.abc, sys
@@ -92,21 +91,11 @@ def modules_left_out_of_the_image() -> list[str]:
     return sorted(m for m, dists in modules.items() if left_out & set(dists))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        if http_ok(f"{url}{READY_PATH}"):
+            return
         time.sleep(0.25)
     raise AssertionError(f"the server did not become ready (exit code {process.poll()})")
 

@@ -1,7 +1,7 @@
-"""Start the service as a real process on a free loopback port, and wait for it."""
+"""Start the service as a real process on a free loopback port, and wait for it (tests' side of
+``bench.service``, the one server-process helper)."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.service import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 180
 # PyTorch eager on one CPU thread: a real runtime slow enough to keep requests in flight.
@@ -19,12 +21,6 @@ SLOW_TORCH = {
     "GENNET_DEVICE": "cpu",
     "GENNET_REQUEST_TIMEOUT_MS": "60000",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def service_env(checkpoint: Path, **extra: str) -> dict[str, str]:
