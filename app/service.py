@@ -124,6 +124,13 @@ class Service:
         if self._admitted >= self.settings.max_queue + self.settings.max_batch_size:
             raise QueueFullError()
 
+    def admit_request(self, arrived: float) -> float:
+        """Refuse an inference request at once when not ready or full, before its upload is
+        read; else its deadline."""
+        self.ensure_ready()
+        self.ensure_room()
+        return self.deadline(arrived)
+
     def deadline(self, arrived: float) -> float:
         """The monotonic deadline of a request that arrived at ``arrived`` (time.monotonic())."""
         return arrived + self.settings.request_timeout_ms / 1000

@@ -97,9 +97,7 @@ async def predict(
     request: Request, service: ServiceDep, tta: TTA = False, camera: Camera = None
 ) -> JSONResponse:
     arrived = arrival(request.scope)
-    service.ensure_ready()
-    service.ensure_room()  # full: refuse before reading the upload
-    deadline = service.deadline(arrived)
+    deadline = service.admit_request(arrived)
     async with within(deadline):  # a slow upload is answered 504 too
         data = await read_image(request, service.settings.max_upload_bytes)
     prob = await while_connected(request.receive, service.submit(data, tta, deadline, camera))
@@ -144,10 +142,8 @@ async def predict_batch(
     request: Request, service: ServiceDep, tta: TTA = False, camera: Camera = None
 ) -> JSONResponse:
     arrived = arrival(request.scope)
-    service.ensure_ready()
-    service.ensure_room()
+    deadline = service.admit_request(arrived)
     s = service.settings
-    deadline = service.deadline(arrived)
     async with within(deadline):
         images = await read_images(request, s.max_upload_bytes, s.max_batch_items)
     futures = _submit_each(service, images, tta, deadline, camera)

@@ -12,7 +12,6 @@ import asyncio
 import functools
 import inspect
 import json
-import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -23,6 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import v2_protocol as oip
+from app.admission import arrival
 from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.errors import UnsupportedMediaTypeError
@@ -231,14 +231,13 @@ _BINARY_ANSWER = {
 async def infer(
     request: Request, service: ServiceDep, model_name: str, model_version: str | None
 ) -> Response:
-    started = time.monotonic()
+    arrived = arrival(request.scope)
     service.ensure_ready()
     meta = service.runtime.meta
     oip.check_model(meta, model_name, model_version)
     if request.headers.get("content-encoding", "identity").lower() != "identity":
         raise UnsupportedMediaTypeError("compressed request bodies are not supported")
-    service.ensure_room()  # full: refuse before reading the upload
-    deadline = service.deadline(started)
+    deadline = service.admit_request(arrived)  # full: refuse before reading the upload
     settings = service.settings
     async with within(deadline):
         body = await read_body(request, settings.max_upload_bytes)
