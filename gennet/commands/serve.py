@@ -38,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
         raise GenNetError(f"invalid setting {name}: {first['msg']}") from None
     # Load the model before uvicorn starts: a bad model file or an impossible runtime choice fails
     # here, with the CLI's one-line error, and the server serves what was loaded.
+    from app.logging import configure_logging
     from app.runtime import build_runtime
 
+    configure_logging(settings.log_level, settings.log_json)  # the load's log lines, as JSON too
     runtime = build_runtime(settings)
     from app.server import serve  # after the checks: importing app.main builds its module-level app
 
