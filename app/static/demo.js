@@ -64,6 +64,10 @@ async function loadModel() {
   const model = await response.json();
   state.threshold = model.threshold;
   state.classNames = model.class_names;
+  const cameras = model.calibration ? Object.entries(model.calibration.cameras) : [];
+  $("#cameras").replaceChildren(
+    ...cameras.map(([name, threshold]) => new Option(`threshold ${threshold}`, name)),
+  );
   $("#key-form").hidden = true;
   showBanner("");
   info.textContent =
@@ -98,9 +102,10 @@ function showPrediction(card, answer, roundTripMs) {
   card.querySelector(".p-male").dataset.value = String(male);
   card.querySelector(".p-female").textContent = answer.probabilities.female.toFixed(4);
   card.querySelector(".p-female").dataset.value = String(answer.probabilities.female);
-  const threshold = state.threshold;
+  const threshold = answer.threshold ?? state.threshold; // the one applied, camera's or default
+  const camera = answer.camera ? ` (camera ${answer.camera})` : "";
   card.querySelector(".threshold").textContent =
-    threshold === null ? "unknown" : `${state.classNames[0]} at \u2265 ${threshold}`;
+    threshold === null ? "unknown" : `${state.classNames[0]} at \u2265 ${threshold}${camera}`;
   card.querySelector(".tta").textContent = answer.tta ? "on" : "off";
   card.querySelector(".latency").textContent =
     `${answer.latency_ms.toFixed(1)} ms server, ${roundTripMs.toFixed(1)} ms round trip`;
@@ -117,12 +122,14 @@ function showError(card, text) {
 async function classify(file) {
   const card = newCard(file);
   const tta = $("#tta").checked;
+  const camera = $("#camera").value.trim();
+  const query = `tta=${tta}` + (camera ? `&camera=${encodeURIComponent(camera)}` : "");
   const form = new FormData();
   form.append("file", file, file.name);
   const started = performance.now();
   let response;
   try {
-    response = await fetch(`predict?tta=${tta}`, {
+    response = await fetch(`predict?${query}`, {
       method: "POST",
       body: form,
       headers: authHeaders(),

@@ -184,14 +184,15 @@ def test_demo_page_classifies_uploaded_crops(
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(SCREENSHOT))
 
-    # TTA on: the page says so, and answers as /predict?tta=true.
+    # TTA on and a camera named: the page says so, and answers as /predict?tta=true.
     browser.find_element(By.ID, "clear").click()
     browser.find_element(By.ID, "tta").click()
+    browser.find_element(By.ID, "camera").send_keys("GRID:3")
     name, data = crops[0]
     upload(browser, tmp_path, [(name, data)])
     (tta_card,) = cards(browser, 1)
     api = predict(base_url, data, tta=True)
-    assert tta_card["tta"] == "on"
+    assert tta_card["tta"] == "on" and "(camera GRID:3)" in tta_card["threshold"]
     assert float(tta_card["p_male"]) == pytest.approx(api["probabilities"]["male"], abs=1e-5)
 
     problems = [
