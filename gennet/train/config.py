@@ -37,6 +37,7 @@ class TrainConfig(BaseModel):
     threads: int = Field(default=0, ge=0)
     device: str = "cpu"
     max_steps: int = Field(default=0, ge=0)  # > 0 stops early (tests, smoke runs, LOSO folds)
+    final_tta: bool = True  # also report val/test with flip TTA (LOSO folds skip it)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
 

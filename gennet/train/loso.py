@@ -52,7 +52,10 @@ class FoldResult(BaseModel):
 
 
 def fold_config(cfg: TrainConfig, source: str) -> TrainConfig:
-    return cfg.model_copy(update={"exclude_sources": (source,), "out": cfg.out / source})
+    """The fold's recipe; flip TTA is not reported (it does not pay for this model, and the
+    folds run on a busy CPU)."""
+    update = {"exclude_sources": (source,), "out": cfg.out / source, "final_tta": False}
+    return cfg.model_copy(update=update)
 
 
 def machine_description(cfg: TrainConfig) -> str:

@@ -253,7 +253,7 @@ def _finish(
     threshold = best_threshold(val.targets, _val_probs(model, val, spec))
     metrics: dict[str, Any] = {}
     for name in ("val", "test"):
-        for tta in (False, True):
+        for tta in (False, True) if cfg.final_tta else (False,):
             probs = _val_probs(model, splits[name], spec, tta=tta)
             metrics[f"{name}{'_tta' if tta else ''}"] = evaluation_report(
                 splits[name].samples, probs, threshold

@@ -51,6 +51,7 @@ def test_loso_command_scores_each_held_out_source_on_all_its_crops(
         _, meta = load_checkpoint(out / source / "checkpoint.pt")
         assert meta.data["exclude_sources"] == [source]
         assert meta.recipe["augment"]["jpeg"] == 0.5
+        assert "test_tta" not in meta.metrics  # folds skip the flip-TTA figures
         assert meta.data["counts"]["train"]["n"] == 2 * sum(
             n for s, n in SOURCES.items() if s != source
         )
