@@ -3,9 +3,9 @@
 Requests take the same path as ``/predict``: readiness and admission, the request deadline, the
 byte cap on the body, ``Service.submit`` for every element (so the micro-batcher batches the
 elements of a tensor with everything else in flight), the camera's calibrated threshold, the
-metrics and the API key. Errors come
-from the app's one error table (``app.handlers``); :class:`ProtocolErrors` only reshapes their body
-to the protocol's ``{"error": "..."}`` on ``/v2`` paths.
+metrics and the API key. Errors come from the app's one error table (``app.errors``, answered by
+``app.handlers``); :class:`ProtocolErrors` only reshapes their body to the protocol's
+``{"error": "..."}`` on ``/v2`` paths.
 """
 
 import asyncio
