@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gennet.calibration import best_f1_threshold, male_share_threshold
+from gennet.calibration import best_f1_threshold, fit_group, male_share_threshold
 from gennet.commands.calibrate import group_key, rows_by_group
 from gennet.commands.evaluate import load_scoring
 from gennet.data.manifest import Sample
@@ -26,13 +26,14 @@ ERRORS = np.round(np.arange(-0.20, 0.201, 0.05), 2)
 
 
 def score(
-    data: Path, splits: list[str], checkpoint: Path | None
+    data: Path, splits: list[str], checkpoint: Path | None, sources: list[str]
 ) -> tuple[list[Sample], np.ndarray, float]:
+    """P(male) of the crops of ``splits`` (of ``sources`` only, when given)."""
     samples: list[Sample] = []
     probs = []
     threshold = 0.5
     for split in splits:
-        scoring = load_scoring(data, split, checkpoint)
+        scoring = load_scoring(data, split, checkpoint, only_sources=sources)
         probs.append(
             predict_images(scoring.predictor, scoring.images, scoring.meta.preprocess_spec)
         )
@@ -82,26 +83,41 @@ def pooled(
     return float(classification_metrics(targets, probs, per_crop)["macro_f1"])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--splits", nargs="+", default=["val", "test"])
-    parser.add_argument("--checkpoint", type=Path)
-    parser.add_argument("--sources", nargs="*", default=[], help="only these sources")
-    parser.add_argument("--by", choices=("camera", "source"), default="source")
-    parser.add_argument("--min-per-label", type=int, default=10, help="groups kept in the means")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+def label_budget(
+    targets: np.ndarray,
+    probs: np.ndarray,
+    groups: dict[str, np.ndarray],
+    default: float,
+    budgets: list[int],
+    min_per_label: int,
+    repeats: int = 200,
+) -> dict:
+    """Per group and budget b: fit on b random crops (with their labels, or by the group's true
+    share without them), score the rest; mean macro-F1 over ``repeats`` draws."""
+    rng = np.random.default_rng(0)
+    result: dict = {}
+    for name, rows in groups.items():
+        t, p = targets[rows], probs[rows]
+        share = float(t.mean())
+        for budget in (b for b in budgets if b < len(rows) - 10):
+            figures = []
+            for _ in range(repeats):
+                order = rng.permutation(len(rows))
+                fit, test = order[:budget], order[budget:]
+                cuts = [
+                    default,
+                    fit_group(p[fit], t[fit], default, min_per_label=min_per_label).threshold,
+                    male_share_threshold(p[fit], share),
+                ]
+                figures.append(macro_f1_curve(t[test], p[test], cuts))
+            mean = np.mean(figures, axis=0).tolist()
+            result.setdefault(name, {})[str(budget)] = dict(
+                zip(("default", "labels", "share"), mean, strict=True)
+            )
+    return result
 
-    samples, probs, default = score(args.data, args.splits, args.checkpoint, args.sources)
-    targets = np.array([s.target for s in samples])
-    groups = rows_by_group(np.array([group_key(s, args.by) for s in samples]))
-    table = sweep(targets, probs, groups, default)
-    kept = [
-        g for g, r in table.items() if min(r["n_male"], r["n"] - r["n_male"]) >= args.min_per_label
-    ]
 
-    print(f"{len(samples)} crops, splits {' '.join(args.splits)}, default threshold {default}")
+def print_table(table: dict, kept: list[str]) -> None:
     head = f"{'group':<13}{'n':>6}{'male%':>7}{'default':>9}{'best':>7}" + "".join(
         f"{'S=' + f'{s:.2f}':>8}" for s in SHARES
     )
@@ -115,6 +131,8 @@ def main() -> None:
             + mark
         )
 
+
+def print_means(table: dict, kept: list[str]) -> None:
     def mean(key: str, sub: str | None = None) -> float:
         return float(np.mean([table[g][key] if sub is None else table[g][key][sub] for g in kept]))
 
@@ -128,6 +146,43 @@ def main() -> None:
         "  S fixed for every group: "
         + "  ".join(f"{s:.2f}: {mean('share', f'{s:.2f}'):.3f}" for s in SHARES)
     )
+
+
+def print_budget(budget: dict) -> None:
+    print(
+        "\nfit on b random crops, macro-F1 on the rest (mean of 200 draws): default / labels / share"
+    )
+    for name, rows in budget.items():
+        cells = "  ".join(
+            f"b={b}: {r['default']:.3f} / {r['labels']:.3f} / {r['share']:.3f}"
+            for b, r in rows.items()
+        )
+        print(f"  {name:<13}{cells}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--splits", nargs="+", default=["val", "test"])
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--sources", nargs="*", default=[], help="only these sources")
+    parser.add_argument("--by", choices=("camera", "source"), default="source")
+    parser.add_argument("--min-per-label", type=int, default=10, help="groups kept in the means")
+    parser.add_argument("--budgets", type=int, nargs="*", default=[], help="crops to fit on")
+    parser.add_argument("--fit-min-per-label", type=int, default=10, help="as gennet calibrate")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    samples, probs, default = score(args.data, args.splits, args.checkpoint, args.sources)
+    targets = np.array([s.target for s in samples])
+    groups = rows_by_group(np.array([group_key(s, args.by) for s in samples]))
+    table = sweep(targets, probs, groups, default)
+    kept = [
+        g for g, r in table.items() if min(r["n_male"], r["n"] - r["n_male"]) >= args.min_per_label
+    ]
+    print(f"{len(samples)} crops, splits {' '.join(args.splits)}, default threshold {default}")
+    print_table(table, kept)
+    print_means(table, kept)
     pooled_default = float(classification_metrics(targets, probs, default)["macro_f1"])
     truth = {g: table[g]["true_share"] for g in table}
     print(
@@ -138,8 +193,14 @@ def main() -> None:
             for s in (0.4, 0.5, 0.6)
         )
     )
+    budget = label_budget(
+        targets, probs, {g: groups[g] for g in kept}, default, args.budgets, args.fit_min_per_label
+    )
+    if budget:
+        print_budget(budget)
     if args.json is not None:
-        args.json.write_text(json.dumps({"default_threshold": default, "groups": table}, indent=2))
+        result = {"default_threshold": default, "groups": table, "budget": budget}
+        args.json.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
