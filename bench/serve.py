@@ -3,8 +3,9 @@
 In one run, on the same ONNX graph and the same real crops: the in-process limit (``latency.py
 --throughput-only``: decode + resize + normalise + ONNX Runtime at the best batch size, no HTTP),
 then the service (``gennet serve``, defaults) and the plain server (``plain_fastapi.py``) both
-started once and driven alternately, cell by cell, by the closed-loop generator at every client
-count, for ``--rounds`` rounds; each cell reports the median over rounds. By default every server
+started once and driven alternately, cell by cell (in reverse order every other round), by the
+closed-loop generator at every client count, for ``--rounds`` rounds; each cell reports the median
+over rounds. By default every server
 is pinned to core 1 (``taskset -c 1``) with one model thread and the generator to core 0;
 ``--unpinned`` lets both use every core. Prints a markdown table and the targets, writes JSON.
 """
@@ -114,9 +115,12 @@ def compare(args: argparse.Namespace, items: list[Payload]) -> dict:
             for name, (s, _) in started.items()
         }
         samples: dict[str, dict[int, list[dict]]] = {n: {} for n in started}
-        for _ in range(args.rounds):
+        for round_index in range(args.rounds):
             for clients in args.client_counts:
-                for name, (_, base) in started.items():
+                order = list(started.items())
+                if round_index % 2:  # ABBA: neither server always runs first in a cell
+                    order.reverse()
+                for name, (_, base) in order:
                     cell = drive(base, items, clients, args.duration)
                     samples[name].setdefault(clients, []).append(cell)
         for name, (s, _) in started.items():
