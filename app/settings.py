@@ -7,6 +7,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gennet.checkpoint import DEFAULT_CHECKPOINT
+from gennet.runtimes import BACKENDS
 
 PROJECT_ROOT = DEFAULT_CHECKPOINT.parent.parent
 
@@ -16,7 +17,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GENNET_", extra="ignore", frozen=True)
 
-    model_path: Path = Field(default=DEFAULT_CHECKPOINT, description="The checkpoint to serve.")
+    model_path: Path = Field(
+        default=DEFAULT_CHECKPOINT,
+        description="The checkpoint (.pt) to serve, or an ONNX graph (.onnx) exported by "
+        "`gennet export` to serve alone (onnx runtime, no torch needed).",
+    )
     onnx_path: Path | None = Field(
         default=None,
         description="ONNX graph for the onnx runtime (default: the checkpoint with a .onnx suffix). "
@@ -34,8 +39,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="auto: cuda when torch sees a GPU, else cpu."
     )
-    runtime: Literal["auto", "torch", "onnx"] = Field(
-        default="auto", description="auto: onnx (ONNX Runtime) on the CPU, torch on CUDA."
+    runtime: str = Field(
+        default="auto",
+        description="A runtime of gennet.runtimes.BACKENDS (onnx, torch); "
+        "auto: onnx (ONNX Runtime) on the CPU, torch on CUDA.",
     )
     max_batch_size: int = Field(
         default=16, ge=1, le=512, description="Most requests per model call; 1 turns batching off."
@@ -106,6 +113,13 @@ class Settings(BaseSettings):
     def request_limit(self) -> int:
         """The effective ``max_concurrent_requests``."""
         return self.max_concurrent_requests or self.max_queue + self.max_batch_size
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, value: str) -> str:
+        if value != "auto" and value not in BACKENDS:
+            raise ValueError(f"unknown runtime (known: auto, {', '.join(sorted(BACKENDS))})")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
