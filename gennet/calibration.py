@@ -35,9 +35,9 @@ class GroupCalibration(BaseModel):
     threshold: float = Field(ge=0.0, le=1.0, description="P(male) at or above which: male.")
     n_male: int = Field(ge=0, description="Crops labelled male (0 when no labels were read).")
     n_female: int = Field(ge=0, description="Crops labelled female (0 when no labels were read).")
-    n: int | None = Field(None, ge=0, description="Crops scored in this group.")
-    macro_f1_before: float | None = Field(None, description="At the default threshold.")
-    macro_f1_after: float | None = Field(None, description="At this group's threshold.")
+    n: int | None = Field(default=None, ge=0, description="Crops scored in this group.")
+    macro_f1_before: float | None = Field(default=None, description="At the default threshold.")
+    macro_f1_after: float | None = Field(default=None, description="At this group's threshold.")
     fitted: bool = Field(description="False: too few crops, the default threshold is kept.")
     note: str | None = None
 
@@ -51,7 +51,7 @@ class Calibration(BaseModel):
     weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     default_threshold: float = Field(ge=0.0, le=1.0)
     mode: Literal["labels", "male_share"]
-    male_share: float | None = Field(None, ge=0.0, le=1.0)
+    male_share: float | None = Field(default=None, ge=0.0, le=1.0)
     by: Literal["camera", "source"]
     groups: dict[str, GroupCalibration]
 

@@ -165,8 +165,12 @@ def test_fit_calibration_builds_a_file_per_group() -> None:
 def calibration() -> Calibration:
     group = GroupCalibration(threshold=0.3, n_male=12, n_female=15, fitted=True)
     return Calibration(
-        weights_sha256=DIGEST, default_threshold=0.47, mode="labels", by="camera", groups={}
-    ).model_copy(update={"groups": {"GRID:cam1": group}})
+        weights_sha256=DIGEST,
+        default_threshold=0.47,
+        mode="labels",
+        by="camera",
+        groups={"GRID:cam1": group},
+    )
 
 
 def test_threshold_for_falls_back_to_the_default() -> None:
