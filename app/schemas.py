@@ -129,4 +129,3 @@ class ModelCard(BaseModel):
     calibration: CalibrationSummary | None = Field(
         None, description="Per-camera thresholds in use (GENNET_CALIBRATION_PATH); null: none."
     )
-
