@@ -15,16 +15,25 @@ Two ways to fit a group's threshold, both pure functions of the scores:
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from gennet.errors import CalibrationError
 from gennet.evaluate.metrics import macro_f1_curve
 
 FORMAT_VERSION: Literal[1] = 1
+CameraName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+OTHER_CAMERA = "other"  # the metric label of every camera the file does not name
 
 
 class GroupCalibration(BaseModel):
@@ -53,7 +62,7 @@ class Calibration(BaseModel):
     mode: Literal["labels", "male_share"]
     male_share: float | None = Field(default=None, ge=0.0, le=1.0)
     by: Literal["camera", "source"]
-    groups: dict[str, GroupCalibration]
+    groups: dict[CameraName, GroupCalibration]
 
     @model_validator(mode="after")
     def _share_matches_mode(self) -> "Calibration":
@@ -69,6 +78,10 @@ class Calibration(BaseModel):
         """The group's threshold; the default one for an unknown camera or none."""
         group = self.groups.get(camera) if camera is not None else None
         return group.threshold if group is not None else self.default_threshold
+
+    def metric_label(self, camera: str | None) -> str:
+        """A bounded label for metrics: the camera when the file names it, else ``other``."""
+        return camera if camera is not None and self.knows(camera) else OTHER_CAMERA
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"

@@ -179,6 +179,8 @@ def test_threshold_for_falls_back_to_the_default() -> None:
     assert cal.threshold_for("GRID:cam1") == 0.3
     assert cal.threshold_for("GRID:cam9") == 0.47
     assert cal.threshold_for(None) == 0.47
+    labels = {cal.metric_label(c) for c in ("GRID:cam1", "GRID:cam9", "x" * 500, None)}
+    assert labels == {"GRID:cam1", "other"}
 
 
 def test_load_calibration_round_trip(tmp_path: Path) -> None:
@@ -236,6 +238,7 @@ def test_non_json_is_rejected(tmp_path: Path, text: str | bytes, reason: str) ->
         (lambda p: p.update(format_version=2), "format_version"),
         (lambda p: p.update(surprise=1), "surprise"),
         (lambda p: p.update(groups=[]), "groups"),
+        (lambda p: p["groups"].update({"": p["groups"]["GRID:cam1"]}), "groups..[key]"),
     ],
 )
 def test_schema_violation_names_the_field(tmp_path: Path, change, field: str) -> None:
