@@ -1,4 +1,8 @@
-"""The PyTorch backend: eager mode, FP16 autocast and channels_last on CUDA, FP32 on the CPU.
+"""The PyTorch backend: eager mode, FP32 on CUDA and on the CPU.
+
+FP32 on CUDA by measurement: on an H200, FP16 autocast with channels_last was 10-20 % slower than
+FP32 at every batch size up to 128 (``bench/results/gpu/gpu_bench.md``; the model is launch-bound
+there), and the service's batches are at most twice ``GENNET_MAX_BATCH_SIZE`` rows.
 
 torch is imported when a predictor is built, not with this module, so that naming the backend (or
 importing ``gennet.inference``) costs nothing where torch is not installed.
@@ -15,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class TorchPredictor:
-    """PyTorch eager; FP16 autocast and channels_last on CUDA, FP32 on the CPU."""
+    """PyTorch eager, FP32."""
 
     def __init__(self, model: "nn.Module", device: str = "cpu") -> None:
         import torch
@@ -24,21 +28,13 @@ class TorchPredictor:
 
         self._torch: Any = torch
         self.device = device
-        self.cuda = device.startswith("cuda")
         self.model = ProbabilityModel(model).eval().to(device)
-        if self.cuda:
-            # memory_format is accepted at run time but missing from torch's type stubs
-            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
-            if self.cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast("cuda", dtype=torch.float16):
-                    return self.model(x).float().cpu().numpy()
-            return self.model(x).numpy()
+            return self.model(x).cpu().numpy()
 
 
 class TorchBackend:
