@@ -2,6 +2,8 @@
 calibration file's validation."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -264,3 +266,12 @@ def test_digest_mismatch_shows_both_short_digests(tmp_path: Path) -> None:
     path.write_text(calibration().to_json())
     message = expect_one_line(path, OTHER)
     assert DIGEST[:12] in message and OTHER[:12] in message and "gennet calibrate" in message
+
+
+def test_serving_side_imports_no_torch() -> None:
+    """The torch-free service image loads calibration files and decides: keep it torch-free."""
+    code = "import sys, gennet.calibration, gennet.decision; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
