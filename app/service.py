@@ -24,7 +24,7 @@ from app.preprocess import Decoder
 from app.runtime import Runtime, RuntimeBuilder, usable_cpus, warm_up
 from app.schemas import ModelRef, ServiceState
 from app.settings import Settings
-from gennet.calibration import Calibration, load_calibration
+from gennet.calibration import OTHER_CAMERA, Calibration, load_calibration
 from gennet.decision import decide
 
 log = logging.getLogger(__name__)
@@ -185,10 +185,10 @@ class Service:
         """``camera`` as a bounded metric label: a calibrated camera, ``other`` or ``none``."""
         if camera is None:
             return "none"
-        if self.calibration is not None and self.calibration.knows(camera):
-            return camera
-        self.metrics.unknown_cameras.inc()
-        return "other"
+        label = self.calibration.metric_label(camera) if self.calibration else OTHER_CAMERA
+        if label == OTHER_CAMERA:
+            self.metrics.unknown_cameras.inc()
+        return label
 
     async def _summarise_rejections(self) -> None:
         """One log line per period with refusals, instead of one line per refusal."""
