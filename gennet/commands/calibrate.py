@@ -65,6 +65,12 @@ def add_parser(subparsers: Any) -> None:
         default=10,
         help="fewer crops of either label keep the default threshold (by share: 2x this in all)",
     )
+    parser.add_argument(
+        "--runtime",
+        choices=("onnx", "torch"),
+        default="onnx",
+        help="score with the CPU service's ONNX graph (no torch needed), or the checkpoint in torch",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=64, help="crops per pass")
     parser.add_argument("--out", type=Path, required=True, help="calibration JSON to write")
     parser.set_defaults(handler=run)
@@ -87,7 +93,7 @@ def group_key(sample: Sample, by: str) -> str:
 
 def score_manifest(args: argparse.Namespace) -> Scored:
     checkpoint, meta, predictor, samples, images = load_scoring(
-        args.data, args.split, args.checkpoint
+        args.data, args.split, args.checkpoint, runtime=args.runtime
     )
     groups = np.array([group_key(s, args.by) for s in samples])
     unnamed = int(np.sum(groups == ""))
@@ -121,7 +127,7 @@ def list_crops(root: Path) -> tuple[list[Path], list[str]]:
 
 
 def score_folders(args: argparse.Namespace) -> Scored:
-    checkpoint, meta, predictor = load_predictor(args.checkpoint)
+    checkpoint, meta, predictor = load_predictor(args.checkpoint, args.runtime)
     paths, groups = list_crops(args.data)
     images = decode_files(paths, meta.preprocess_spec)
     probs = predict_images(predictor, images, meta.preprocess_spec, batch_size=args.batch_size)

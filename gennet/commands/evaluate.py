@@ -17,6 +17,7 @@ from gennet.data.manifest import Sample, read_manifest, select
 from gennet.evaluate.report import evaluation_report
 from gennet.evaluate.text_report import format_report
 from gennet.inference import Predictor, TorchPredictor, predict_images
+from gennet.runtimes import ModelFiles, get_backend
 
 
 def add_parser(subparsers: Any) -> None:
@@ -44,19 +45,32 @@ class Scoring(NamedTuple):
     images: np.ndarray
 
 
-def load_predictor(checkpoint: Path | None) -> tuple[Path, CheckpointMeta, Predictor]:
-    """The checkpoint (default: GENNET_MODEL_PATH or model_store) as a CPU predictor."""
+def load_predictor(
+    checkpoint: Path | None, runtime: str = "torch"
+) -> tuple[Path, CheckpointMeta, Predictor]:
+    """The checkpoint (default: GENNET_MODEL_PATH or model_store) as a CPU predictor.
+
+    ``torch`` runs the checkpoint itself; another runtime (``onnx``) loads it as the service
+    does (:mod:`gennet.runtimes`: its ONNX graph, re-exported when stale), without torch.
+    """
     checkpoint = checkpoint or default_checkpoint_path()
-    model, meta = load_checkpoint(checkpoint)
-    return checkpoint, meta, TorchPredictor(model, "cpu")
+    if runtime == "torch":
+        model, meta = load_checkpoint(checkpoint)
+        return checkpoint, meta, TorchPredictor(model, "cpu")
+    loaded = get_backend(runtime).load(ModelFiles(checkpoint), "cpu", threads=0)
+    return checkpoint, loaded.meta, loaded.predictor
 
 
 def load_scoring(
-    data: Path, split: str, checkpoint: Path | None, only_sources: Sequence[str] = ()
+    data: Path,
+    split: str,
+    checkpoint: Path | None,
+    only_sources: Sequence[str] = (),
+    runtime: str = "torch",
 ) -> Scoring:
     """The predictor and the split's crops decoded by the serving path; shared by ``evaluate``,
     ``calibrate`` and the calibration scripts."""
-    checkpoint, meta, predictor = load_predictor(checkpoint)
+    checkpoint, meta, predictor = load_predictor(checkpoint, runtime)
     samples = select(read_manifest(data), split, only_sources=only_sources)
     images = decode_files([s.path for s in samples], meta.preprocess_spec)
     return Scoring(checkpoint, meta, predictor, samples, images)

@@ -44,6 +44,12 @@ def data(
     return manifest_file(root, ROWS, header=HEADER)
 
 
+@pytest.fixture(autouse=True)
+def graph(onnx_path: Path) -> Path:
+    """The ONNX export beside the test checkpoint: what ``--runtime onnx`` (the default) serves."""
+    return onnx_path
+
+
 @pytest.fixture
 def synthetic_scores(monkeypatch: pytest.MonkeyPatch) -> None:
     """The model's scores replaced by SCORES (manifest order), after the real decoding."""
@@ -134,12 +140,13 @@ def test_male_share_mode_sets_the_quantile_and_reports_what_labels_say(
     assert "F1 before" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
 def test_real_scores_match_the_serving_path(
-    data: Path, checkpoint_path: Path, tmp_path: Path
+    data: Path, checkpoint_path: Path, tmp_path: Path, runtime: str
 ) -> None:
     """No fakes: the thresholds are those fitted on what the service would score."""
     out = tmp_path / "cal.json"
-    assert run(data, checkpoint_path, out, "--min-per-label", "1") == 0
+    assert run(data, checkpoint_path, out, "--min-per-label", "1", "--runtime", runtime) == 0
     cal = json.loads(out.read_text())
     model, meta = load_checkpoint(checkpoint_path)
     batch = np.stack(
