@@ -148,24 +148,26 @@ def markdown_table(folds: Sequence[FoldResult]) -> str:
 
 
 def comparison_table(summaries: dict[str, dict[str, Any]]) -> str:
-    """Recipes side by side (``{name: loso.json contents}``): per fold and the mean, macro-F1 /
-    ROC AUC / best-threshold macro-F1 and the fold's wall time."""
+    """Recipes side by side (``{name: loso.json contents}``): per fold and the mean over the folds
+    that every run has, macro-F1 / ROC AUC / best-threshold macro-F1 and the fold's wall time."""
     names = list(summaries)
-    sources = [f["source"] for f in summaries[names[0]]["folds"]]
     folds = {n: {f["source"]: f for f in s["folds"]} for n, s in summaries.items()}
+    sources = [src for src in folds[names[0]] if all(src in folds[n] for n in names)]
+    keys = ("macro_f1", "auc", "best_macro_f1", "wall_minutes")
     header = "| held out | " + " | ".join(
         f"{n}: macro-F1 / AUC / best-thr F1 / wall min" for n in names
     )
     lines = [header + " |", "|---|" + "---|" * len(names)]
 
-    def cells(values: dict[str, Any]) -> str:
+    def cells(rows: list[dict[str, Any]]) -> str:
         return " | ".join(
-            f"{v['macro_f1']:.3f} / {v['auc']:.3f} / {v['best_macro_f1']:.3f} / "
-            f"{v['wall_minutes']:.0f}"
-            for v in values.values()
+            f"{r['macro_f1']:.3f} / {r['auc']:.3f} / {r['best_macro_f1']:.3f} / "
+            f"{r['wall_minutes']:.0f}"
+            for r in rows
         )
 
     for source in sources:
-        lines.append(f"| {source} | {cells({n: folds[n][source] for n in names})} |")
-    lines.append(f"| **mean** | {cells({n: summaries[n]['mean'] for n in names})} |")
+        lines.append(f"| {source} | {cells([folds[n][source] for n in names])} |")
+    means = [{k: np.mean([folds[n][s][k] for s in sources]) for k in keys} for n in names]
+    lines.append(f"| **mean** | {cells(means)} |")
     return "\n".join(lines) + "\n"

@@ -96,3 +96,18 @@ def test_compare_prints_recipes_side_by_side(
     assert "baseline: macro-F1" in lines[0] and "camera: macro-F1" in lines[0]
     assert lines[2] == "| GRID | 0.700 / 0.800 / 0.750 / 12 | 0.750 / 0.800 / 0.750 / 12 |"
     assert lines[-1].startswith("| **mean** | 0.700") and len(lines) == 2 + 2 + 1
+
+
+def test_compare_averages_only_the_folds_every_run_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fold = {"auc": 0.8, "best_macro_f1": 0.75, "wall_minutes": 10.0}
+    runs = {"a": {"GRID": 0.6, "MIT": 0.7, "i-LID": 0.1}, "b": {"MIT": 0.8, "GRID": 0.5}}
+    for name, f1 in runs.items():
+        folds = [{**fold, "source": s, "macro_f1": v} for s, v in f1.items()]
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "loso.json").write_text(json.dumps({"folds": folds, "mean": {}}))
+    main(["loso", "--compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| GRID", "| MIT", "| **mean**"]
+    assert lines[-1].startswith("| **mean** | 0.650 / ") and "| 0.650 / 0.800" in lines[-1]
