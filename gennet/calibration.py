@@ -39,14 +39,18 @@ OTHER_CAMERA = "other"  # the metric label of every camera the file does not nam
 class GroupCalibration(BaseModel):
     """The threshold of one camera (or source) and the evidence behind it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     threshold: float = Field(ge=0.0, le=1.0, description="P(male) at or above which: male.")
     n_male: int = Field(ge=0, description="Crops labelled male (0 when no labels were read).")
     n_female: int = Field(ge=0, description="Crops labelled female (0 when no labels were read).")
     n: int | None = Field(default=None, ge=0, description="Crops scored in this group.")
-    macro_f1_before: float | None = Field(default=None, description="At the default threshold.")
-    macro_f1_after: float | None = Field(default=None, description="At this group's threshold.")
+    macro_f1_before: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="At the default threshold."
+    )
+    macro_f1_after: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="At this group's threshold."
+    )
     fitted: bool = Field(description="False: too few crops, the default threshold is kept.")
     note: str | None = None
 
@@ -54,7 +58,7 @@ class GroupCalibration(BaseModel):
 class Calibration(BaseModel):
     """A calibration file: per-group thresholds for the checkpoint with ``weights_sha256``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     format_version: Literal[1] = FORMAT_VERSION
     weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

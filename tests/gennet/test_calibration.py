@@ -240,6 +240,14 @@ def test_non_json_is_rejected(tmp_path: Path, text: str | bytes, reason: str) ->
         (lambda p: p.update(format_version=2), "format_version"),
         (lambda p: p.update(surprise=1), "surprise"),
         (lambda p: p.update(groups=[]), "groups"),
+        (
+            lambda p: p["groups"]["GRID:cam1"].update(threshold=float("nan")),
+            "groups.GRID:cam1.threshold",
+        ),
+        (
+            lambda p: p["groups"]["GRID:cam1"].update(macro_f1_after=1.2),
+            "groups.GRID:cam1.macro_f1_after",
+        ),
         (lambda p: p["groups"].update({"": p["groups"]["GRID:cam1"]}), "groups..[key]"),
     ],
 )
