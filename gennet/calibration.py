@@ -115,9 +115,8 @@ def load_calibration(path: Path, weights_sha256: str) -> Calibration:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise CalibrationError(
-            f"{path}: invalid calibration field {field!r}: {first['msg']}"
-        ) from None
+        reason = " ".join(str(first["msg"]).split())  # one line, whatever pydantic says
+        raise CalibrationError(f"{path}: invalid calibration field {field!r}: {reason}") from None
     if calibration.weights_sha256 != weights_sha256:
         raise CalibrationError(
             f"{path}: calibrated for weights {short(calibration.weights_sha256)}, but the "
