@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
 from gennet.checkpoint import default_checkpoint_path, read_meta
+from gennet.decision import decide, probabilities
 from gennet.preprocess import preprocess_bytes
 
 checkpoint = default_checkpoint_path()
@@ -42,8 +43,8 @@ async def predict(request: Request) -> dict:
     else:
         data = await request.body()
     male = await run_in_threadpool(infer, data)
-    label = "male" if male >= meta.threshold else "female"
-    return {"label": label, "probabilities": {"male": male, "female": 1.0 - male}}
+    label = decide(male, meta.threshold, meta.class_names)
+    return {"label": label, "probabilities": probabilities(male, meta.class_names)}
 
 
 @app.get("/health/ready")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from gennet.decision import CLASS_NAMES
 from gennet.errors import CheckpointError, GenNetError
 from gennet.preprocess import PreprocessSpec
 
@@ -44,7 +45,7 @@ class CheckpointMeta(BaseModel):
     input_size: tuple[int, int] = (256, 128)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    class_names: tuple[str, str] = ("male", "female")
+    class_names: tuple[str, str] = CLASS_NAMES
     threshold: float = Field(0.5, ge=0.0, le=1.0)
     metrics: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)
