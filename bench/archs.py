@@ -20,12 +20,11 @@ from gennet.export import export_onnx
 from gennet.inference import OnnxPredictor, Predictor, TorchPredictor
 from gennet.models import create_model, list_models
 from gennet.models.complexity import count_gflops, count_parameters
-
-INPUT_SIZE = (256, 128)
+from gennet.preprocess import DEFAULT_INPUT_SIZE
 
 
 def median_ms(predictor: Predictor, runs: int) -> float:
-    x = np.random.default_rng(0).standard_normal((1, 3, *INPUT_SIZE), dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((1, 3, *DEFAULT_INPUT_SIZE), dtype=np.float32)
     for _ in range(10):
         predictor(x)
     times = []
@@ -47,7 +46,7 @@ def measure(arch: str, folder: Path, runs: int) -> list[object]:
     return [
         arch,
         count_parameters(model) / 1e6,
-        count_gflops(model, INPUT_SIZE),
+        count_gflops(model, DEFAULT_INPUT_SIZE),
         median_ms(OnnxPredictor(onnx, threads=1), runs),
         median_ms(OnnxPredictor(onnx, threads=2), runs),
         median_ms(TorchPredictor(model), runs),

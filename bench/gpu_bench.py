@@ -23,10 +23,10 @@ from torch import nn
 
 from gennet.inference import ProbabilityModel, TorchPredictor
 from gennet.models import create_model
+from gennet.preprocess import DEFAULT_INPUT_SIZE
 
 Predict = Callable[[np.ndarray], np.ndarray]
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_INPUT_SIZE = (256, 128)
 
 
 def parse_args() -> argparse.Namespace:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from gennet.decision import CLASS_NAMES
 from gennet.errors import CheckpointError, GenNetError
-from gennet.preprocess import PreprocessSpec
+from gennet.preprocess import DEFAULT_INPUT_SIZE, PreprocessSpec
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +42,7 @@ class CheckpointMeta(BaseModel):
     version: str = "1.0.0"
     arch: str
     arch_kwargs: dict[str, Any] = Field(default_factory=dict)
-    input_size: tuple[int, int] = (256, 128)
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     class_names: tuple[str, str] = CLASS_NAMES

@@ -22,6 +22,9 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 _HIGH_BIT_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
+DEFAULT_INPUT_SIZE = (256, 128)  # (H, W) of every architecture in the zoo, unless a recipe says
+
+
 @dataclass(frozen=True)
 class PreprocessSpec:
     """What a checkpoint says about feeding it: input size (H, W) and normalisation."""

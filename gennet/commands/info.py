@@ -9,9 +9,8 @@ from gennet.checkpoint import CheckpointMeta, default_checkpoint_path, load_chec
 from gennet.commands.common import to_json
 from gennet.errors import CheckpointError
 from gennet.export import META_KEY, SHA_KEY, graph_meta, onnx_weights_sha256
+from gennet.preprocess import DEFAULT_INPUT_SIZE
 from gennet.runtimes import installed
-
-ZOO_INPUT_SIZE = (256, 128)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -93,8 +92,8 @@ def zoo_info() -> list[dict[str, Any]]:
             {
                 "arch": name,
                 "params": count_parameters(model),
-                "gflops": round(count_gflops(model, ZOO_INPUT_SIZE), 4),
-                "input_size": list(ZOO_INPUT_SIZE),
+                "gflops": round(count_gflops(model, DEFAULT_INPUT_SIZE), 4),
+                "input_size": list(DEFAULT_INPUT_SIZE),
             }
         )
     return rows
@@ -139,7 +138,7 @@ def _size_line(info: dict[str, Any]) -> str:
 
 
 def format_zoo(rows: list[dict[str, Any]]) -> str:
-    height, width = ZOO_INPUT_SIZE
+    height, width = DEFAULT_INPUT_SIZE
     lines = [f"{'arch':<18}{'params':>12}{f'GFLOPs @ {height}x{width}':>20}"]
     lines += [f"{r['arch']:<18}{r['params']:>12,}{r['gflops']:>20.3f}" for r in rows]
     return "\n".join(lines)

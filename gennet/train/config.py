@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gennet.data.augment import AugmentConfig
 from gennet.data.sampling import SamplingConfig
 from gennet.errors import ConfigError
+from gennet.preprocess import DEFAULT_INPUT_SIZE
 
 
 class TrainConfig(BaseModel):
@@ -19,7 +20,7 @@ class TrainConfig(BaseModel):
     arch: str = "gennet"
     arch_kwargs: dict[str, Any] = Field(default_factory=dict)
     init_from: Path | None = None
-    input_size: tuple[int, int] = (256, 128)
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
     exclude_sources: tuple[str, ...] = ()
     loss: str = "bce"
     label_smoothing: float = Field(default=0.1, ge=0.0, lt=1.0)
