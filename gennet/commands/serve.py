@@ -36,13 +36,18 @@ def run(args: argparse.Namespace) -> int:
         first = exc.errors()[0]
         name = "GENNET_" + "_".join(str(part) for part in first["loc"]).upper()
         raise GenNetError(f"invalid setting {name}: {first['msg']}") from None
-    # Load the model before uvicorn starts: a bad model file or an impossible runtime choice fails
-    # here, with the CLI's one-line error, and the server serves what was loaded.
+    # Load the model before uvicorn starts: a bad model file, an impossible runtime choice or a
+    # calibration file for other weights fails here, with the CLI's one-line error, and the server
+    # serves what was loaded.
     from app.logging import configure_logging
     from app.runtime import build_runtime
 
     configure_logging(settings.log_level, settings.log_json)  # the load's log lines, as JSON too
     runtime = build_runtime(settings)
+    if settings.calibration_path is not None:
+        from gennet.calibration import load_calibration
+
+        load_calibration(settings.calibration_path, runtime.meta.weights_sha256)
     from app.server import serve  # after the checks: importing app.main builds its module-level app
 
     # The server drains on SIGTERM/SIGINT, then re-raises the signal to the handler it found: make

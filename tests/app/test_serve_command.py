@@ -1,7 +1,10 @@
 """`gennet serve` refuses bad settings and bad checkpoints with one line, before uvicorn starts."""
 
+from pathlib import Path
+
 import pytest
 
+from gennet.calibration import Calibration
 from gennet.cli import main
 
 
@@ -24,6 +27,26 @@ def test_serve_fails_fast_with_one_line(
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("gennet serve: error:") and expected in lines[0]
+
+
+def test_serve_refuses_a_calibration_for_other_weights_before_serving(
+    checkpoint_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    calibration = Calibration(
+        weights_sha256="a" * 64, default_threshold=0.5, mode="labels", by="camera", groups={}
+    )
+    path = tmp_path / "calibration.json"
+    path.write_text(calibration.to_json())
+    monkeypatch.setenv("GENNET_MODEL_PATH", str(checkpoint_path))
+    monkeypatch.setenv("GENNET_CALIBRATION_PATH", str(path))
+    monkeypatch.setenv("GENNET_LOG_LEVEL", "ERROR")
+    assert main(["serve", "--port", "1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert "run gennet calibrate for this checkpoint" in lines[0]
 
 
 def test_serve_is_a_listed_command(capsys: pytest.CaptureFixture[str]) -> None:
