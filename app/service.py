@@ -15,8 +15,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import numpy as np
-
 from app.batcher import MicroBatcher, Payload
 from app.errors import DeadlineExceededError, NotReadyError, QueueFullError
 from app.metrics import Metrics
@@ -152,18 +150,6 @@ class Service:
         self._admitted += 1
         future.add_done_callback(functools.partial(self._release, camera))
         return future
-
-    async def predict(
-        self, data: bytes, tta: bool, deadline: float, camera: str | None = None
-    ) -> float:
-        """P(male) of one encoded image (see :meth:`submit`)."""
-        return await self.submit(data, tta, deadline, camera)
-
-    async def predict_array(
-        self, array: np.ndarray, tta: bool, deadline: float, camera: str | None = None
-    ) -> float:
-        """P(male) of one preprocessed float32 (3, H, W) crop (see :meth:`submit`)."""
-        return await self.submit(array, tta, deadline, camera)
 
     def _release(self, camera: str | None, future: asyncio.Future[float]) -> None:
         self._admitted -= 1
