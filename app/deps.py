@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from app.errors import UnauthorizedError
 from app.service import Service
@@ -36,14 +37,18 @@ async def require_api_key(
     ``app.main`` mounts it only when a key is set, so that the OpenAPI schema declares security
     exactly when the deployment enforces it.
     """
-    expected = service.settings.api_key
     supplied = bearer.credentials if bearer is not None else header
-    if (
-        expected is None  # mounted without a key: fail closed
-        or supplied is None
-        or not hmac.compare_digest(supplied.encode(), expected.get_secret_value().encode())
-    ):
+    if not key_matches(service.settings.api_key, supplied):
         raise UnauthorizedError()
+
+
+def key_matches(expected: SecretStr | None, supplied: str | None) -> bool:
+    """Whether ``supplied`` is the API key (constant-time compare); never without a key set."""
+    return (
+        expected is not None  # mounted without a key: fail closed
+        and supplied is not None
+        and hmac.compare_digest(supplied.encode(), expected.get_secret_value().encode())
+    )
 
 
 ApiKey = Depends(require_api_key)

@@ -11,26 +11,26 @@ from app.errors import ClientDisconnectedError
 T = TypeVar("T")
 
 
-async def _disconnected(receive: Receive) -> None:
+async def _cancel_on_disconnect(receive: Receive, work: asyncio.Future[T]) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+    work.cancel()
 
 
-async def while_connected(receive: Receive, work: Awaitable[T]) -> T:
-    """Await ``work``; if the client disconnects first, cancel it and raise.
+async def while_connected(receive: Receive, awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable``; if the client disconnects first, cancel it and raise.
 
     Call only once the request body has been read: it listens on ``receive`` for the disconnect.
-    Cancelling the work cancels its batcher future, and the batcher skips cancelled requests.
+    One watcher task per request; a future (a batcher's, or a gather of them) is awaited as it
+    is, with no task around it. Cancelling it drops its crops before they are decoded.
     """
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(receive))
+    work = asyncio.ensure_future(awaitable)
+    watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, work))
     try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if watcher.done() and not watcher.cancelled():  # the client went away, not a shutdown
+            raise ClientDisconnectedError() from None
+        raise
     finally:
         watcher.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    if task.cancelled():
-        raise ClientDisconnectedError()
-    return task.result()

@@ -57,11 +57,16 @@ def _metrics(request: Request) -> Metrics:
     return request.app.state.service.metrics
 
 
-async def _known_error(request: Request, exc: Exception) -> JSONResponse:
+def known_error_response(exc: Exception, metrics: Metrics) -> JSONResponse:
+    """The answer to a known error (counted as a refusal by its code)."""
     status, detail = describe(exc)
-    _metrics(request).reject(detail.code)
+    metrics.reject(detail.code)
     kind = kind_of(exc)
     return error_response(status, detail, kind.headers if kind else None)
+
+
+async def _known_error(request: Request, exc: Exception) -> JSONResponse:
+    return known_error_response(exc, _metrics(request))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -13,6 +13,7 @@ from app import handlers
 from app.admission import AdmissionGate
 from app.deps import ApiKey
 from app.errors import QUEUE_FULL, StartupError
+from app.fastpath import PredictFastPath
 from app.logging import configure_logging
 from app.middleware import OneLineStartupFailure, RequestContextMiddleware
 from app.routes import demo, health, metrics, model, predict, v2
@@ -67,6 +68,7 @@ def create_app(
     demo.install(app)
     app.openapi = _openapi_with_limits(app, settings)  # type: ignore[method-assign]
     handlers.install(app)
+    app.add_middleware(PredictFastPath, service=service)
     refused = functools.partial(service.metrics.reject, QUEUE_FULL.code)
     app.add_middleware(AdmissionGate, limit=settings.request_limit, on_refusal=refused)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics)

@@ -7,13 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope
 
 from app.admission import arrival
 from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.handlers import KNOWN_ERRORS, describe, error_responses
 from app.schemas import CAMERA_PATTERN, BatchResponse, Prediction
-from app.service import Service, within
+from app.service import Service
 from app.uploads import MULTIPART, read_image, read_images
 from gennet.decision import decide_with_probability, probabilities
 
@@ -86,6 +88,22 @@ def _answer(
     return JSONResponse(body)
 
 
+async def classify_one(
+    service: Service, scope: Scope, receive: Receive, tta: bool, camera: str | None
+) -> JSONResponse:
+    """POST /predict once its query is validated: admit, read the crop, wait for its batch.
+
+    Shared by the FastAPI route and the pure ASGI ``app.fastpath`` that serves most requests.
+    """
+    arrived = arrival(scope)
+    deadline = service.admit_request(arrived)
+    data = await read_image(
+        Headers(scope=scope), receive, service.settings.max_upload_bytes, deadline
+    )
+    prob = await while_connected(receive, service.submit(data, tta, deadline, camera))
+    return _answer(service, _scores(service, prob, camera), tta, camera, arrived)
+
+
 @router.post(
     "/predict",
     summary="Classify one person crop",
@@ -96,12 +114,7 @@ def _answer(
 async def predict(
     request: Request, service: ServiceDep, tta: TTA = False, camera: Camera = None
 ) -> JSONResponse:
-    arrived = arrival(request.scope)
-    deadline = service.admit_request(arrived)
-    async with within(deadline):  # a slow upload is answered 504 too
-        data = await read_image(request, service.settings.max_upload_bytes)
-    prob = await while_connected(request.receive, service.submit(data, tta, deadline, camera))
-    return _answer(service, _scores(service, prob, camera), tta, camera, arrived)
+    return await classify_one(service, request.scope, request.receive, tta, camera)
 
 
 def _item_result(
@@ -144,8 +157,9 @@ async def predict_batch(
     arrived = arrival(request.scope)
     deadline = service.admit_request(arrived)
     s = service.settings
-    async with within(deadline):
-        images = await read_images(request, s.max_upload_bytes, s.max_batch_items)
+    images = await read_images(
+        request.headers, request.receive, s.max_upload_bytes, s.max_batch_items, deadline
+    )
     futures = _submit_each(service, images, tta, deadline, camera)
     outcomes = await while_connected(
         request.receive, asyncio.gather(*futures, return_exceptions=True)

@@ -28,7 +28,7 @@ from app.disconnect import while_connected
 from app.errors import UnsupportedMediaTypeError
 from app.handlers import error_responses
 from app.schemas import CAMERA_PATTERN
-from app.service import Service, within
+from app.service import Service
 from app.uploads import read_body
 
 PREFIX = "/v2"
@@ -239,8 +239,7 @@ async def infer(
         raise UnsupportedMediaTypeError("compressed request bodies are not supported")
     deadline = service.admit_request(arrived)  # full: refuse before reading the upload
     settings = service.settings
-    async with within(deadline):
-        body = await read_body(request, settings.max_upload_bytes)
+    body = await read_body(request.headers, request.receive, settings.max_upload_bytes, deadline)
     parse = _parser(
         body, request.headers.get(oip.BINARY_HEADER), meta.input_size, settings.max_batch_items
     )

@@ -1,0 +1,88 @@
+"""``POST /predict`` without FastAPI's routing, validation and dependency machinery.
+
+It is the route every camera calls once per crop: at a few hundred requests per second on one
+core, FastAPI's per-request work (matching every route, solving dependencies, validating the
+query, the exception middlewares) is a measurable share of the CPU the model itself needs. This
+pure ASGI layer answers ``POST /predict`` itself when it can do so without judgement: no query,
+or only plain ``tta`` and ``camera`` values, and the API key (when one is set) present and right.
+Anything else (a bad query value, a missing key, a duplicate parameter) goes on to the FastAPI
+route, which answers with the contract's errors. Both run ``app.routes.predict.classify_one``
+and render errors with ``app.handlers``, so their answers are the same; OpenAPI documents the
+route as before.
+"""
+
+import re
+from urllib.parse import parse_qsl
+
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.deps import key_matches
+from app.handlers import KNOWN_ERRORS, known_error_response
+from app.routes import predict
+from app.schemas import CAMERA_PATTERN
+from app.service import Service
+
+PATH = "/predict"
+_CAMERA = re.compile(CAMERA_PATTERN)
+_TTA = {"true": True, "1": True, "false": False, "0": False}
+
+
+def plain_query(query_string: bytes) -> tuple[bool, str | None] | None:
+    """``(tta, camera)`` of a query the fast path takes as it is; None for one it leaves to
+    FastAPI's validation (an unusual or bad value, a repeated parameter)."""
+    tta, camera = False, None
+    if not query_string:
+        return tta, camera
+    seen: set[str] = set()
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if key in seen:
+            return None
+        seen.add(key)
+        if key == "tta":
+            if value not in _TTA:
+                return None
+            tta = _TTA[value]
+        elif key == "camera":
+            if not _CAMERA.fullmatch(value):
+                return None
+            camera = value
+    return tta, camera
+
+
+def _supplied_key(headers: Headers) -> str | None:
+    """The key as ``app.deps.require_api_key`` reads it: a Bearer token, else X-API-Key."""
+    authorization = headers.get("authorization")
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if authorization and scheme and credentials and scheme.lower() == "bearer":
+        return credentials
+    return headers.get("x-api-key")
+
+
+class PredictFastPath:
+    """Serves plain ``POST /predict`` requests; passes every other request on to ``app``."""
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app = app
+        self._service = service
+        # The FastAPI route: requests served here are counted under its path, as if routed.
+        self._route = next(r for r in predict.router.routes if getattr(r, "path", None) == PATH)
+
+    def _authorised(self, scope: Scope) -> bool:
+        expected = self._service.settings.api_key
+        return expected is None or key_matches(expected, _supplied_key(Headers(scope=scope)))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = None
+        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST":
+            query = plain_query(scope["query_string"])
+        if query is None or not self._authorised(scope):
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self._route
+        try:
+            response = await predict.classify_one(self._service, scope, receive, *query)
+        except KNOWN_ERRORS as exc:
+            response = known_error_response(exc, self._service.metrics)
+        await response(scope, receive, send)
