@@ -6,6 +6,7 @@ from torch import nn
 
 from gennet.models import create_model
 from gennet.models.complexity import count_gflops, count_parameters
+from gennet.models.mixstyle import MixStyle
 
 INPUT_SIZE = (256, 128)
 # Small batches; the heavy architectures get one or two crops to keep the suite fast.
@@ -58,3 +59,22 @@ def test_count_gflops_restores_training_mode() -> None:
     model = create_model("rmnet", width=0.5).train()
     count_gflops(model, (64, 32))
     assert model.training
+
+
+def test_mixstyle_mixes_statistics_in_training_only() -> None:
+    torch.manual_seed(0)
+    mix = MixStyle(p=1.0, alpha=0.1)
+    x = torch.randn(8, 4, 6, 5) * torch.arange(1, 9).view(8, 1, 1, 1)  # a scale per crop
+    mixed = mix.train()(x)
+    assert mixed.shape == x.shape
+    assert not torch.allclose(mixed.std(dim=(2, 3)), x.std(dim=(2, 3)))  # styles moved
+    assert torch.equal(mix.eval()(x), x)
+
+
+def test_gennet_with_mixstyle_exports_the_same_graph_as_without() -> None:
+    torch.manual_seed(0)
+    plain = create_model("gennet").eval()
+    mixing = create_model("gennet", mixstyle=0.5)
+    mixing.load_state_dict(plain.state_dict())  # no parameters of its own
+    x = torch.randn(2, 3, 256, 128)
+    assert torch.equal(mixing.eval()(x), plain(x))
