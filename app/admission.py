@@ -4,7 +4,9 @@ requests in flight, enforced before routing, parsing or reading the body.
 Refusing must cost far less than answering, or overload turns into collapse: a refused request
 here costs a counter, one pre-encoded 503 and no log line (the service logs a periodic summary).
 Its position: inside ``RequestContextMiddleware`` (so even a refusal carries an ``X-Request-ID`` and
-is counted by status), outside FastAPI.
+is counted by status), outside FastAPI. Under ``gennet serve`` most refusals happen earlier still,
+in the HTTP protocol (``app.server``), against the same :class:`InferenceSlots`; this gate is the
+bound for any other ASGI server and for what passes the protocol's check at the same moment.
 """
 
 import json
@@ -28,29 +30,38 @@ def is_inference(method: str, path: str) -> bool:
     return method == "POST" and (path.startswith("/predict") or path.endswith("/infer"))
 
 
-_REFUSAL_BODY = json.dumps(
+class InferenceSlots:
+    """Inference requests in flight, against a limit (``Settings.request_limit``)."""
+
+    __slots__ = ("in_flight", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def full(self) -> bool:
+        return self.in_flight >= self.limit
+
+
+REFUSAL_BODY = json.dumps(
     {"error": {"code": QUEUE_FULL.code, "message": QUEUE_FULL.message}}
 ).encode()
-_REFUSAL_START = {
-    "type": "http.response.start",
-    "status": QUEUE_FULL.status,
-    "headers": [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(_REFUSAL_BODY)).encode()),
-        *((k.lower().encode(), v.encode()) for k, v in QUEUE_FULL.headers.items()),
-    ],
-}
-_REFUSAL_BODY_MESSAGE = {"type": "http.response.body", "body": _REFUSAL_BODY}
+REFUSAL_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(REFUSAL_BODY)).encode()),
+    *((k.lower().encode(), v.encode()) for k, v in QUEUE_FULL.headers.items()),
+]
+_REFUSAL_START = {"type": "http.response.start", "status": QUEUE_FULL.status, "headers": []}
+_REFUSAL_BODY_MESSAGE = {"type": "http.response.body", "body": REFUSAL_BODY}
 
 
 class AdmissionGate:
-    """Stamps the arrival time; answers 503 ``queue_full`` at once past ``limit`` inference
-    requests in flight (their bodies are never read)."""
+    """Stamps the arrival time; answers 503 ``queue_full`` at once when every inference slot is
+    taken (the refused request's body is never read)."""
 
-    def __init__(self, app: ASGIApp, limit: int, on_refusal: Callable[[], None]) -> None:
+    def __init__(self, app: ASGIApp, slots: InferenceSlots, on_refusal: Callable[[], None]) -> None:
         self.app = app
-        self.limit = limit
-        self.in_flight = 0
+        self.slots = slots
         self._on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -61,13 +72,14 @@ class AdmissionGate:
         if not is_inference(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
+        slots = self.slots
+        if slots.full():
             self._on_refusal()
-            await send(dict(_REFUSAL_START))
+            await send({**_REFUSAL_START, "headers": list(REFUSAL_HEADERS)})
             await send(_REFUSAL_BODY_MESSAGE)
             return
-        self.in_flight += 1
+        slots.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            slots.in_flight -= 1

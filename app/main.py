@@ -57,6 +57,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # app.routes.demo serves /docs with Swagger UI from app/static
         redoc_url=None,
+        # Prometheus (/metrics) is the service's telemetry; FastAPI's OpenTelemetry bridge would
+        # look up OTel providers on every request, for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service
     # The key check is mounted only when a key is set, so /docs declares security exactly then.
@@ -70,7 +73,7 @@ def create_app(
     handlers.install(app)
     app.add_middleware(PredictFastPath, service=service)
     refused = functools.partial(service.metrics.reject, QUEUE_FULL.code)
-    app.add_middleware(AdmissionGate, limit=settings.request_limit, on_refusal=refused)
+    app.add_middleware(AdmissionGate, slots=service.slots, on_refusal=refused)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics)
     app.add_middleware(v2.ProtocolErrors)  # outside, so it reshapes every /v2 error
     app.add_middleware(OneLineStartupFailure)

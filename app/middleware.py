@@ -31,7 +31,8 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"  # 32 characters, like a uuid4 hex
 
 
-def _incoming_id(scope: Scope) -> str | None:
+def incoming_request_id(scope: Scope) -> str | None:
+    """The client's X-Request-ID when it is a safe one (else a new one is made)."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text = value.decode("latin-1")
@@ -61,7 +62,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _incoming_id(scope) or new_request_id()
+        rid = incoming_request_id(scope) or new_request_id()
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500

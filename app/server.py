@@ -1,5 +1,11 @@
-"""The server ``gennet serve`` runs: uvicorn, with readiness that turns 503 the moment a stop
-signal arrives.
+"""The server ``gennet serve`` runs: uvicorn, with the admission gate in the HTTP protocol, and
+readiness that turns 503 the moment a stop signal arrives.
+
+Under a flood, a request refused by the ASGI gate still costs an asyncio task, the middleware
+stack and uvicorn's response writer. Here the protocol checks the same inference slots as soon as
+a request's headers are parsed and, when they are all taken, writes the pre-encoded 503 itself:
+no task, no ASGI call, and the body (if any) is discarded as it arrives. Counting, the request ID
+and ``Retry-After`` are as the gate's.
 
 Plain uvicorn marks the app as stopping only once every in-flight request is answered (the
 lifespan shutdown); until it notices the signal (up to 0.1 s) it keeps taking new requests. Here
@@ -9,26 +15,68 @@ the signal handler itself flips the service to draining: new requests get 503 ``
 
 import time
 from types import FrameType
+from typing import ClassVar, cast
 
 import uvicorn
+from starlette.types import Scope
+from uvicorn._types import ASGI3Application
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.main import STARTUP_FAILURE
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from app.admission import ARRIVED
+from app.admission import ARRIVED, REFUSAL_BODY, REFUSAL_HEADERS, arrival, is_inference
+from app.errors import QUEUE_FULL
 from app.main import create_app
+from app.middleware import REQUEST_ID_HEADER, incoming_request_id, new_request_id
 from app.runtime import RuntimeBuilder, build_runtime
 from app.service import Service
 from app.settings import Settings
 
+_REFUSAL_STATUS_LINE = b"HTTP/1.1 %d Service Unavailable\r\n" % QUEUE_FULL.status
 
-class ArrivalStampingProtocol(HttpToolsProtocol):
+
+class GatedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, stamping each request's arrival when its first bytes are
-    parsed: the deadline then also covers the time the request waited for the event loop."""
+    parsed (the deadline then also covers the time it waited for the event loop), and refusing
+    inference requests when the service's slots are full, before any ASGI work."""
+
+    service: ClassVar[Service]
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.scope[ARRIVED] = time.monotonic()  # type: ignore[literal-required]
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        scope = cycle.scope
+        if self.service.slots.full() and is_inference(scope["method"], scope["path"]):
+            self._refuse(cycle)
+        else:
+            super()._start_asgi_task(cycle, app)
+
+    def _refuse(self, cycle: RequestResponseCycle) -> None:
+        scope = cast(Scope, cycle.scope)
+        metrics = self.service.metrics
+        metrics.reject(QUEUE_FULL.code)
+        metrics.request_done("other", QUEUE_FULL.status, time.monotonic() - arrival(scope))
+        request_id = incoming_request_id(scope) or new_request_id()
+        headers = [
+            *self.server_state.default_headers,
+            *REFUSAL_HEADERS,
+            (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
+        ]
+        if not cycle.keep_alive:
+            headers.append((b"connection", b"close"))
+        lines = [_REFUSAL_STATUS_LINE, *(b"%s: %s\r\n" % pair for pair in headers), b"\r\n"]
+        self.transport.write(b"".join(lines) + REFUSAL_BODY)
+        cycle.response_started = cycle.response_complete = True  # the body is discarded
+        if not cycle.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+
+
+def gated_protocol(service: Service) -> type[GatedProtocol]:
+    """The protocol class for uvicorn's ``http=``, bound to ``service``."""
+    return type("GatedProtocol", (GatedProtocol,), {"service": service})
 
 
 class DrainingServer(uvicorn.Server):
@@ -55,7 +103,8 @@ def serve(
         log_config=None if settings.log_json else LOGGING_CONFIG,
         access_log=False,  # the app logs each request itself, with its request ID
         server_header=False,
-        http=ArrivalStampingProtocol,
+        http=gated_protocol(app.state.service),
+        proxy_headers=False,  # the app reads no client address; a proxy's X-Forwarded-* is unused
     )
     server = DrainingServer(config, app.state.service)
     server.run()

@@ -14,6 +14,7 @@ import logging
 import time
 from types import TracebackType
 
+from app.admission import InferenceSlots
 from app.batcher import MicroBatcher, Payload
 from app.errors import DeadlineExceededError, NotReadyError, QueueFullError
 from app.metrics import Metrics
@@ -42,6 +43,7 @@ class Service:
         self.calibration: Calibration | None = None
         self._batcher: MicroBatcher | None = None
         self._admitted = 0  # images between admission and answer
+        self.slots = InferenceSlots(settings.request_limit)  # requests, see app.admission
         self.metrics.track_queue_depth(lambda: self.queue_depth)
         self.metrics.ready.set_function(lambda: float(self.state == "ready"))
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
 
-from app.admission import ARRIVED, AdmissionGate, arrival, is_inference
+from app.admission import ARRIVED, arrival, is_inference
 from app.batcher import MicroBatcher
 from app.preprocess import Decoder
 from gennet.errors import InvalidImageError
@@ -59,7 +59,7 @@ async def test_gate_refuses_past_the_limit_with_our_503_body_unread() -> None:
         predictor.gate.clear()
         held = [asyncio.create_task(client.post("/predict", content=CROP, headers=JPEG))]
         held.append(asyncio.create_task(client.post("/predict", content=CROP, headers=JPEG)))
-        while sum(m.in_flight for m in _gates(app)) < 2:
+        while app.state.service.slots.in_flight < 2:
             await asyncio.sleep(0.005)
         pulled = []
 
@@ -82,16 +82,6 @@ async def test_gate_refuses_past_the_limit_with_our_503_body_unread() -> None:
     assert health.status_code == 200
     assert [a.status_code for a in answers] == [200, 200]
     assert metric_value(metrics, "gennet_rejections_total", reason="queue_full") == 1
-
-
-def _gates(app) -> list[AdmissionGate]:  # type: ignore[no-untyped-def]
-    """The AdmissionGate instances of the app's built middleware stack."""
-    found, layer = [], app.middleware_stack
-    while layer is not None:
-        if isinstance(layer, AdmissionGate):
-            found.append(layer)
-        layer = getattr(layer, "app", None)
-    return found
 
 
 async def test_deadline_counts_from_arrival_not_from_the_route() -> None:

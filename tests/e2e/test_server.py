@@ -1,8 +1,10 @@
 """The service as a real process: `gennet serve` and `uvicorn`, real crops, SIGTERM, bad start."""
 
 import asyncio
+import json
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -100,6 +102,73 @@ def test_sigterm_under_load_loses_no_accepted_request(
     # Not ready from the signal on: 503 while draining, then refused once the listener closes.
     assert readiness and 200 not in readiness, readiness
     assert drained_s < 30  # terminationGracePeriodSeconds in deploy/k8s
+
+
+def _http(sock: socket.socket, head: str, body: bytes = b"") -> None:
+    sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+
+
+def _recv(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    assert chunk, "the server closed the connection"
+    return chunk
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length body, read off ``sock``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _recv(sock)
+    head, body = data.split(b"\r\n\r\n", 1)
+    status_line, *lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+    while len(body) < int(headers["content-length"]):
+        body += _recv(sock)
+    return int(status_line.split()[1]), headers, body
+
+
+def test_gennet_serve_refuses_excess_before_the_app_and_keeps_the_connection(
+    checkpoint_path: Path, crops: list[bytes], tmp_path: Path
+) -> None:
+    env = service_env(checkpoint_path, GENNET_MAX_CONCURRENT_REQUESTS="1")
+    port = int(env["GENNET_PORT"])
+    crop = crops[0]
+    with serving(["-m", "gennet.cli", "serve"], env, tmp_path / "log"):
+        holder = socket.create_connection(("127.0.0.1", port), timeout=10)
+        other = socket.create_connection(("127.0.0.1", port), timeout=10)
+        post = "POST /predict HTTP/1.1\nHost: t\nContent-Type: image/jpeg\n"
+        # The only slot: a request whose body is still on its way.
+        _http(holder, post + f"Content-Length: {len(crop)}\n", crop[:10])
+        base = f"http://127.0.0.1:{port}"
+        stop = time.monotonic() + 30
+        while gauge(httpx.get(base + "/metrics").text, "gennet_in_flight_requests") < 2:
+            assert time.monotonic() < stop
+            time.sleep(0.01)
+        refusals = []
+        for request_id in ("first-refused", "second-refused"):  # one keep-alive connection
+            _http(other, post + f"X-Request-ID: {request_id}\nContent-Length: {len(crop)}\n", crop)
+            refusals.append(_answer(other))
+        holder.sendall(crop[10:])  # the held request completes and frees the slot
+        held = _answer(holder)
+        _http(other, post + f"Content-Length: {len(crop)}\n", crop)
+        after = _answer(other)
+        metrics = httpx.get(base + "/metrics").text
+        holder.close()
+        other.close()
+    for (status, headers, body), request_id in zip(
+        refusals, ("first-refused", "second-refused"), strict=True
+    ):
+        assert status == 503
+        assert json.loads(body) == {
+            "error": {"code": "queue_full", "message": "the server is overloaded; retry later"}
+        }
+        assert headers["retry-after"] == "1"
+        assert headers["x-request-id"] == request_id
+        assert headers["content-type"] == "application/json"
+    assert held[0] == 200 and json.loads(held[2])["label"] in ("male", "female")
+    assert after[0] == 200  # the refused bodies were discarded, the connection kept
+    assert 'gennet_rejections_total{reason="queue_full"} 2.0' in metrics
+    assert 'gennet_requests_total{route="other",status="503"} 2.0' in metrics
 
 
 def test_corrupt_checkpoint_exits_non_zero_with_one_line(tmp_path: Path) -> None:
