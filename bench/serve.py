@@ -93,7 +93,27 @@ def median_cell(samples: list[dict]) -> dict:
         else None
         for key in ("req_per_s", "p50_ms", "p99_ms", "mean_batch")
     }
-    return cell | {"errors": sum(s["errors"] for s in samples), "rounds": len(samples)}
+    per_round = [s["req_per_s"] for s in samples]
+    return cell | {"errors": sum(s["errors"] for s in samples), "req_per_s_rounds": per_round}
+
+
+def paired(result: dict) -> list[str]:
+    """Round by round, service req/s over plain req/s in the same cell (they ran back to back):
+    robust to the machine drifting between rounds, which the medians of each are not."""
+    on = result["servers"]["service"]["cells"]
+    plain = result["servers"]["plain FastAPI"]["cells"]
+    lines = []
+    for c in sorted(set(on) & set(plain), key=int):
+        ratios = [
+            a / b
+            for a, b in zip(on[c]["req_per_s_rounds"], plain[c]["req_per_s_rounds"], strict=True)
+        ]
+        ahead = sum(r > 1 for r in ratios)
+        lines.append(
+            f"- {c} clients: service / plain req/s per round: median {statistics.median(ratios):.3f}"
+            f" (range {min(ratios):.3f}-{max(ratios):.3f}), ahead in {ahead} of {len(ratios)} rounds"
+        )
+    return lines
 
 
 def servers(args: argparse.Namespace) -> dict[str, tuple[str, dict[str, str]]]:
@@ -189,7 +209,8 @@ def report(result: dict) -> str:
         for name, s in result["servers"].items()
     ]
     checks = [f"- {verdict(ok)}: {text}" for text, ok in targets(result)]
-    return "\n".join([*lines, "", markdown_table(columns, rows), "", *checks])
+    table = markdown_table(columns, rows)
+    return "\n".join([*lines, "", table, "", *paired(result), "", *checks])
 
 
 def main() -> None:
