@@ -1,12 +1,13 @@
 """The service against the in-process limit and a plain one-file FastAPI server, side by side.
 
 In one run, on the same ONNX graph and the same real crops: the in-process limit (``latency.py
---throughput-only``: decode + resize + normalise + ONNX Runtime at the best batch size, no HTTP),
-then the service (``gennet serve``, defaults) and the plain server (``plain_fastapi.py``) both
-started once and driven alternately, cell by cell (in reverse order every other round), by the
-closed-loop generator at every client count, for ``--rounds`` rounds; each cell reports the median
-over rounds. By default every server
-is pinned to core 1 (``taskset -c 1``) with one model thread and the generator to core 0;
+--throughput-only``: decode + resize + normalise + ONNX Runtime, no HTTP; every batch size once,
+then the best one again at the start of every round), the service (``gennet serve``, defaults) and
+the plain server (``plain_fastapi.py``), both started once and driven alternately, cell by cell (in
+reverse order every other round), by the closed-loop generator at every client count, for
+``--rounds`` rounds; each cell reports the median over rounds, and each round's figures are also
+compared with each other (paired ratios), since the machine's speed drifts between rounds.
+By default every server is pinned to core 1 (``taskset -c 1``) with one model thread and the generator to core 0;
 ``--unpinned`` lets both use every core. Prints a markdown table and the targets, writes JSON.
 """
 
@@ -47,8 +48,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def raw_limit(args: argparse.Namespace) -> dict:
-    """The in-process limit, measured in a subprocess on the server's core with its threads."""
+def raw_limit(args: argparse.Namespace, batch: int | None = None) -> dict:
+    """The in-process limit, measured in a subprocess on the server's core with its threads: at
+    every batch size (the best one counts), or at ``batch`` alone for ``--duration`` seconds."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "raw.json"
         flags = {
@@ -60,6 +62,8 @@ def raw_limit(args: argparse.Namespace) -> dict:
             "--threads": args.threads,
             "--json": out,
         }
+        if batch is not None:
+            flags |= {"--batch-sizes": batch, "--min-time": args.duration}
         script = REPO / "bench" / "latency.py"
         cmd = [sys.executable, str(script), "--throughput-only", *service.flat(flags)]
         subprocess.run(
@@ -113,6 +117,13 @@ def paired(result: dict) -> list[str]:
             f"- {c} clients: service / plain req/s per round: median {statistics.median(ratios):.3f}"
             f" (range {min(ratios):.3f}-{max(ratios):.3f}), ahead in {ahead} of {len(ratios)} rounds"
         )
+    limits = (result.get("raw_limit") or {}).get("rounds")
+    if limits and "64" in on:
+        shares = [a / b for a, b in zip(on["64"]["req_per_s_rounds"], limits, strict=True)]
+        lines.append(
+            f"- 64 clients: service / in-process limit of the same round: median "
+            f"{statistics.median(shares):.3f} (range {min(shares):.3f}-{max(shares):.3f})"
+        )
     return lines
 
 
@@ -124,8 +135,9 @@ def servers(args: argparse.Namespace) -> dict[str, tuple[str, dict[str, str]]]:
     return chosen
 
 
-def compare(args: argparse.Namespace, items: list[Payload]) -> dict:
-    """Start every server, then drive them alternately, cell by cell, round after round."""
+def compare(args: argparse.Namespace, items: list[Payload], limit: dict) -> dict:
+    """Start every server, then drive them alternately, cell by cell, round after round; each
+    round first measures the in-process limit again at its best batch (into ``limit``)."""
     started = {name: target.start(app, env, args) for name, (app, env) in servers(args).items()}
     try:
         for _, base in started.values():
@@ -135,7 +147,9 @@ def compare(args: argparse.Namespace, items: list[Payload]) -> dict:
             for name, (s, _) in started.items()
         }
         samples: dict[str, dict[int, list[dict]]] = {n: {} for n in started}
+        limit["rounds"] = []
         for round_index in range(args.rounds):
+            limit["rounds"].append(raw_limit(args, limit["batch"])["crops_per_s"])
             for clients in args.client_counts:
                 order = list(started.items())
                 if round_index % 2:  # ABBA: neither server always runs first in a cell
@@ -143,6 +157,7 @@ def compare(args: argparse.Namespace, items: list[Payload]) -> dict:
                 for name, (_, base) in order:
                     cell = drive(base, items, clients, args.duration)
                     samples[name].setdefault(clients, []).append(cell)
+        limit["crops_per_s"] = statistics.median(limit["rounds"])
         for name, (s, _) in started.items():
             info[name]["rss_end_mb"] = service.rss_mb(s.pid)
             info[name]["cells"] = {str(c): median_cell(v) for c, v in samples[name].items()}
@@ -203,7 +218,10 @@ def report(result: dict) -> str:
     ]
     if limit:
         raw = result["raw_limit"]
-        lines.append(f"in-process limit: {limit:.1f} crops/s (batch {raw['batch']})")
+        lines.append(
+            f"in-process limit: {limit:.1f} crops/s at batch {raw['batch']}, median of the rounds "
+            f"(sweep of every batch size before: {raw['sweep_crops_per_s']:.1f})"
+        )
     lines += [
         f"{name}: start-up {s['startup_s']:.2f} s, RSS {s['rss_mb']:.0f} MB -> {s['rss_end_mb']:.0f} MB"
         for name, s in result["servers"].items()
@@ -225,9 +243,10 @@ def main() -> None:
         "rounds": args.rounds,
         "checkpoint": str(args.checkpoint),
     }
-    result["raw_limit"] = raw_limit(args)
+    sweep = raw_limit(args)  # every batch size, once: which one is best
+    result["raw_limit"] = {"batch": sweep["batch"], "sweep_crops_per_s": sweep["crops_per_s"]}
     target.pin_client(args)
-    result["servers"] = compare(args, items)
+    result["servers"] = compare(args, items, result["raw_limit"])
     print(report(result))
     write_json(args.json, result)
 
