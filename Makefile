@@ -16,7 +16,7 @@ USERS ?= 64
 SPAWN_RATE ?= 16
 DURATION ?= 60s
 
-.PHONY: serve test lint bench docker docker-gpu docker-smoke load train evaluate export pretrained clean
+.PHONY: serve test lint bench docker docker-gpu docker-smoke load train repro evaluate export pretrained clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ $(VENV)/.installed-torch: pyproject.toml $(VENV)/.installed
 
 $(VENV)/.installed-train: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[train]"
+	touch $@
+
+$(VENV)/.installed-dvc: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[dvc]"
 	touch $@
 
 serve: $(VENV)/.installed
@@ -84,6 +88,10 @@ pretrained: $(VENV)/.pretrained
 train: $(VENV)/.installed-train $(VENV)/.pretrained
 	$(BIN)/python scripts/prepare_pretrained.py pretrained/mobilenetv2_imagenet.pt
 	$(BIN)/gennet train --params params.yaml --out runs/gennet --copy-to model_store/gennet.pt
+
+# dvc.yaml's stages call `python` and `gennet`: the venv's, first on PATH.
+repro: $(VENV)/.installed-dvc $(VENV)/.pretrained
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
 evaluate: $(VENV)/.installed-train
 	$(BIN)/gennet evaluate --data ../shared/data/peta --split test --tta
