@@ -38,7 +38,11 @@ _REFUSAL_STATUS_LINE = b"HTTP/1.1 %d Service Unavailable\r\n" % QUEUE_FULL.statu
 class GatedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, stamping each request's arrival when its first bytes are
     parsed (the deadline then also covers the time it waited for the event loop), and refusing
-    inference requests when the service's slots are full, before any ASGI work."""
+    inference requests when the service's slots are full, before any ASGI work.
+
+    It overrides ``_start_asgi_task``, the one place where uvicorn (bounded in pyproject.toml)
+    starts a request, pipelined ones included; ``tests/e2e/test_server.py`` fails if that changes.
+    """
 
     service: ClassVar[Service]
 
