@@ -51,7 +51,6 @@ REFUSAL_HEADERS = [
     (b"content-length", str(len(REFUSAL_BODY)).encode()),
     *((k.lower().encode(), v.encode()) for k, v in QUEUE_FULL.headers.items()),
 ]
-_REFUSAL_START = {"type": "http.response.start", "status": QUEUE_FULL.status, "headers": []}
 _REFUSAL_BODY_MESSAGE = {"type": "http.response.body", "body": REFUSAL_BODY}
 
 
@@ -75,7 +74,11 @@ class AdmissionGate:
         slots = self.slots
         if slots.full():
             self._on_refusal()
-            await send({**_REFUSAL_START, "headers": list(REFUSAL_HEADERS)})
+            # A fresh header list: the middleware outside appends X-Request-ID to it.
+            headers = list(REFUSAL_HEADERS)
+            await send(
+                {"type": "http.response.start", "status": QUEUE_FULL.status, "headers": headers}
+            )
             await send(_REFUSAL_BODY_MESSAGE)
             return
         slots.in_flight += 1

@@ -9,7 +9,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import SecretStr
+from starlette.datastructures import Headers
 
 from app.errors import UnauthorizedError
 from app.service import Service
@@ -40,6 +42,16 @@ async def require_api_key(
     supplied = bearer.credentials if bearer is not None else header
     if not key_matches(service.settings.api_key, supplied):
         raise UnauthorizedError()
+
+
+def supplied_key(headers: Headers) -> str | None:
+    """The key as the two schemes above read it, for code outside FastAPI's dependency system
+    (``app.fastpath``): a Bearer token, else X-API-Key."""
+    authorization = headers.get("authorization")
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if authorization and scheme and credentials and scheme.lower() == "bearer":
+        return credentials
+    return headers.get("x-api-key")
 
 
 def key_matches(expected: SecretStr | None, supplied: str | None) -> bool:

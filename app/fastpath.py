@@ -14,11 +14,10 @@ route as before.
 import re
 from urllib.parse import parse_qsl
 
-from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.deps import key_matches
+from app.deps import key_matches, supplied_key
 from app.handlers import KNOWN_ERRORS, known_error_response
 from app.routes import predict
 from app.schemas import CAMERA_PATTERN
@@ -51,15 +50,6 @@ def plain_query(query_string: bytes) -> tuple[bool, str | None] | None:
     return tta, camera
 
 
-def _supplied_key(headers: Headers) -> str | None:
-    """The key as ``app.deps.require_api_key`` reads it: a Bearer token, else X-API-Key."""
-    authorization = headers.get("authorization")
-    scheme, credentials = get_authorization_scheme_param(authorization)
-    if authorization and scheme and credentials and scheme.lower() == "bearer":
-        return credentials
-    return headers.get("x-api-key")
-
-
 class PredictFastPath:
     """Serves plain ``POST /predict`` requests; passes every other request on to ``app``."""
 
@@ -71,7 +61,7 @@ class PredictFastPath:
 
     def _authorised(self, scope: Scope) -> bool:
         expected = self._service.settings.api_key
-        return expected is None or key_matches(expected, _supplied_key(Headers(scope=scope)))
+        return expected is None or key_matches(expected, supplied_key(Headers(scope=scope)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         query = None

@@ -45,9 +45,12 @@ def _log_path(scope: Scope) -> str:
     return quote(scope["path"], safe="/!$&'()*+,;=:@-._~")
 
 
+UNROUTED = "other"  # the route label of every request no route took: a bounded label set
+
+
 def _route_label(scope: Scope) -> str:
     route = scope.get("route")
-    return getattr(route, "path", None) or "other"  # unmatched paths share one label
+    return getattr(route, "path", None) or UNROUTED
 
 
 class RequestContextMiddleware:

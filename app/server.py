@@ -27,7 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from app.admission import ARRIVED, REFUSAL_BODY, REFUSAL_HEADERS, arrival, is_inference
 from app.errors import QUEUE_FULL
 from app.main import create_app
-from app.middleware import REQUEST_ID_HEADER, incoming_request_id, new_request_id
+from app.middleware import REQUEST_ID_HEADER, UNROUTED, incoming_request_id, new_request_id
 from app.runtime import RuntimeBuilder, build_runtime
 from app.service import Service
 from app.settings import Settings
@@ -61,7 +61,7 @@ class GatedProtocol(HttpToolsProtocol):
         scope = cast(Scope, cycle.scope)
         metrics = self.service.metrics
         metrics.reject(QUEUE_FULL.code)
-        metrics.request_done("other", QUEUE_FULL.status, time.monotonic() - arrival(scope))
+        metrics.request_done(UNROUTED, QUEUE_FULL.status, time.monotonic() - arrival(scope))
         request_id = incoming_request_id(scope) or new_request_id()
         headers = [
             *self.server_state.default_headers,

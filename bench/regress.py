@@ -16,7 +16,7 @@ import target
 from aio import run
 from crops import load_crops, payloads
 from loadgen import Payload, closed_loop
-from serve import PLAIN_APP, drive, median_cell
+from serve import PLAIN_APP, alternate, median_cell
 from stats import markdown_table
 
 
@@ -53,18 +53,11 @@ def compare(args: argparse.Namespace, items: list[Payload]) -> dict[str, dict[in
         "plain FastAPI": target.start(PLAIN_APP, env, args),
     }
     target.pin_client(args)
-    samples: dict[str, dict[int, list[dict]]] = {name: {} for name in started}
+    bases = {name: base for name, (_, base) in started.items()}
     try:
-        for _, base in started.values():
+        for base in bases.values():
             run(closed_loop(base + "/predict", items, 8, 1.5))
-        for round_index in range(args.rounds):
-            for clients in (1, 8, 64):
-                order = list(started.items())
-                if round_index % 2:
-                    order.reverse()
-                for name, (_, base) in order:
-                    cell = drive(base, items, clients, args.duration)
-                    samples[name].setdefault(clients, []).append(cell)
+        samples = alternate(bases, items, [1, 8, 64], args.rounds, args.duration)
     finally:
         for server, _ in started.values():
             service.stop(server)

@@ -6,9 +6,10 @@ then the best one again at the start of every round), the service (``gennet serv
 the plain server (``plain_fastapi.py``), both started once and driven alternately, cell by cell (in
 reverse order every other round), by the closed-loop generator at every client count, for
 ``--rounds`` rounds; each cell reports the median over rounds, and each round's figures are also
-compared with each other (paired ratios), since the machine's speed drifts between rounds.
-By default every server is pinned to core 1 (``taskset -c 1``) with one model thread and the generator to core 0;
-``--unpinned`` lets both use every core. Prints a markdown table and the targets, writes JSON.
+compared with each other (paired ratios), since the machine's speed drifts between rounds. By
+default every server is pinned to core 1 (``taskset -c 1``) with one model thread and the generator
+to core 0; ``--unpinned`` lets both use every core. Prints a markdown table and the targets, writes
+JSON.
 """
 
 import argparse
@@ -17,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import service
@@ -127,6 +129,29 @@ def paired(result: dict) -> list[str]:
     return lines
 
 
+def alternate(
+    bases: dict[str, str],
+    items: list[Payload],
+    client_counts: list[int],
+    rounds: int,
+    duration: float,
+    before_round: Callable[[], None] = lambda: None,
+) -> dict[str, dict[int, list[dict]]]:
+    """Drive the servers at ``bases`` (name -> base URL) cell by cell, round after round, in
+    reverse order every other round (ABBA: no server always runs first in a cell); each server's
+    cells per client count, one per round."""
+    samples: dict[str, dict[int, list[dict]]] = {name: {} for name in bases}
+    for round_index in range(rounds):
+        before_round()
+        for clients in client_counts:
+            order = list(bases.items())
+            if round_index % 2:
+                order.reverse()
+            for name, base in order:
+                samples[name].setdefault(clients, []).append(drive(base, items, clients, duration))
+    return samples
+
+
 def servers(args: argparse.Namespace) -> dict[str, tuple[str, dict[str, str]]]:
     env = target.server_env(args) | {"GENNET_LOG_LEVEL": "WARNING"}
     chosen = {"service": (SERVICE_APP, env), "plain FastAPI": (PLAIN_APP, env)}
@@ -146,17 +171,18 @@ def compare(args: argparse.Namespace, items: list[Payload], limit: dict) -> dict
             name: {"startup_s": s.startup_s, "rss_mb": service.rss_mb(s.pid)}
             for name, (s, _) in started.items()
         }
-        samples: dict[str, dict[int, list[dict]]] = {n: {} for n in started}
         limit["rounds"] = []
-        for round_index in range(args.rounds):
-            limit["rounds"].append(raw_limit(args, limit["batch"])["crops_per_s"])
-            for clients in args.client_counts:
-                order = list(started.items())
-                if round_index % 2:  # ABBA: neither server always runs first in a cell
-                    order.reverse()
-                for name, (_, base) in order:
-                    cell = drive(base, items, clients, args.duration)
-                    samples[name].setdefault(clients, []).append(cell)
+        bases = {name: base for name, (_, base) in started.items()}
+        samples = alternate(
+            bases,
+            items,
+            args.client_counts,
+            args.rounds,
+            args.duration,
+            before_round=lambda: limit["rounds"].append(
+                raw_limit(args, limit["batch"])["crops_per_s"]
+            ),
+        )
         limit["crops_per_s"] = statistics.median(limit["rounds"])
         for name, (s, _) in started.items():
             info[name]["rss_end_mb"] = service.rss_mb(s.pid)
