@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.deps import key_matches, supplied_key
 from app.handlers import KNOWN_ERRORS, known_error_response
 from app.routes import predict
-from app.schemas import CAMERA_PATTERN
 from app.service import Service
+from gennet.calibration import CAMERA_PATTERN
 
 PATH = "/predict"
 _CAMERA = re.compile(CAMERA_PATTERN)

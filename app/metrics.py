@@ -14,6 +14,7 @@ from prometheus_client import (
 )
 
 from app.errors import REJECTION_REASONS
+from gennet.calibration import NO_CAMERA
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -136,7 +137,7 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def predicted(self, label: str, prob_male: float, camera: str = "none") -> None:
+    def predicted(self, label: str, prob_male: float, camera: str = NO_CAMERA) -> None:
         """One answered crop; ``camera`` is already a bounded label (``Service.camera_label``)."""
         children = self._prediction_children.get((camera, label))
         if children is None:

@@ -5,7 +5,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Label = Literal["male", "female"]
-CAMERA_PATTERN = r"^[A-Za-z0-9._:/@-]{1,128}$"  # names as in PETA's manifest, e.g. GRID:3
 
 
 class ErrorDetail(BaseModel):

@@ -23,7 +23,7 @@ from app.preprocess import Decoder
 from app.runtime import Runtime, RuntimeBuilder, usable_cpus, warm_up
 from app.schemas import ModelRef, ServiceState
 from app.settings import Settings
-from gennet.calibration import OTHER_CAMERA, Calibration, load_calibration
+from gennet.calibration import NO_CAMERA, OTHER_CAMERA, Calibration, load_calibration
 from gennet.decision import decide
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class Service:
     def camera_label(self, camera: str | None) -> str:
         """``camera`` as a bounded metric label: a calibrated camera, ``other`` or ``none``."""
         if camera is None:
-            return "none"
+            return NO_CAMERA
         label = self.calibration.metric_label(camera) if self.calibration else OTHER_CAMERA
         if label == OTHER_CAMERA:
             self.metrics.unknown_cameras.inc()

@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from app.errors import INVALID_INFERENCE_REQUEST, MODEL_NOT_FOUND, ServiceError
-from app.schemas import CAMERA_PATTERN
+from gennet.calibration import CAMERA_PATTERN
 from gennet.checkpoint import CheckpointMeta
 
 BINARY_HEADER = "Inference-Header-Content-Length"

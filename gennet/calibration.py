@@ -13,9 +13,10 @@ Two ways to fit a group's threshold, both pure functions of the scores:
 """
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -23,8 +24,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -32,8 +33,25 @@ from gennet.errors import CalibrationError
 from gennet.evaluate.metrics import macro_f1_curve
 
 FORMAT_VERSION: Literal[1] = 1
-CameraName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+# What a camera may be called: in a calibration file and in the service's ``?camera=``.
+CAMERA_PATTERN = r"^[A-Za-z0-9._:/@-]{1,128}$"  # names as in PETA's manifest, e.g. GRID:cam3
 OTHER_CAMERA = "other"  # the metric label of every camera the file does not name
+NO_CAMERA = "none"  # the metric label of crops sent without a camera
+# A calibrated camera with one of these names would share its metric label with the crops above.
+RESERVED_CAMERAS = {OTHER_CAMERA: "unknown cameras", NO_CAMERA: "crops sent without a camera"}
+_CAMERA = re.compile(CAMERA_PATTERN)
+
+
+def camera_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a calibrated camera (None: it can)."""
+    if not _CAMERA.fullmatch(name):
+        return f"camera name {name!r} does not match {CAMERA_PATTERN} (what ?camera= accepts)"
+    if name in RESERVED_CAMERAS:
+        return (
+            f"camera name {name!r} is reserved (the metric label of {RESERVED_CAMERAS[name]}); "
+            "rename that camera"
+        )
+    return None
 
 
 class GroupCalibration(BaseModel):
@@ -66,7 +84,15 @@ class Calibration(BaseModel):
     mode: Literal["labels", "male_share"]
     male_share: float | None = Field(default=None, ge=0.0, le=1.0)
     by: Literal["camera", "source"]
-    groups: dict[CameraName, GroupCalibration]
+    groups: dict[str, GroupCalibration]
+
+    @field_validator("groups")
+    @classmethod
+    def _servable_names(cls, groups: dict[str, GroupCalibration]) -> dict[str, GroupCalibration]:
+        for name in groups:
+            if (problem := camera_name_problem(name)) is not None:
+                raise ValueError(problem)
+        return groups
 
     @model_validator(mode="after")
     def _share_matches_mode(self) -> "Calibration":
@@ -232,6 +258,9 @@ def fit_calibration(
     min_per_label: int = 10,
 ) -> Calibration:
     """A :class:`Calibration` from each group's ``(scores, labels or None)``."""
+    for name in groups:
+        if (problem := camera_name_problem(name)) is not None:
+            raise CalibrationError(problem)
     return Calibration(
         weights_sha256=weights_sha256,
         default_threshold=default_threshold,

@@ -14,9 +14,10 @@ from app.admission import arrival
 from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.handlers import KNOWN_ERRORS, describe, error_responses
-from app.schemas import CAMERA_PATTERN, BatchResponse, Prediction
+from app.schemas import BatchResponse, Prediction
 from app.service import Service
 from app.uploads import MULTIPART, read_image, read_images
+from gennet.calibration import CAMERA_PATTERN
 from gennet.decision import decide_with_probability, probabilities
 
 router = APIRouter(tags=["predict"])

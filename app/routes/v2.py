@@ -27,9 +27,9 @@ from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.errors import UnsupportedMediaTypeError
 from app.handlers import error_responses
-from app.schemas import CAMERA_PATTERN
 from app.service import Service
 from app.uploads import read_body
+from gennet.calibration import CAMERA_PATTERN
 
 PREFIX = "/v2"
 _TAG = "open inference protocol"

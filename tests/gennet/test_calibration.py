@@ -2,6 +2,7 @@
 calibration file's validation."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -248,7 +249,6 @@ def test_non_json_is_rejected(tmp_path: Path, text: str | bytes, reason: str) ->
             lambda p: p["groups"]["GRID:cam1"].update(macro_f1_after=1.2),
             "groups.GRID:cam1.macro_f1_after",
         ),
-        (lambda p: p["groups"].update({"": p["groups"]["GRID:cam1"]}), "groups..[key]"),
     ],
 )
 def test_schema_violation_names_the_field(tmp_path: Path, change, field: str) -> None:
@@ -256,6 +256,28 @@ def test_schema_violation_names_the_field(tmp_path: Path, change, field: str) ->
     change(payload)
     message = expect_one_line(write(tmp_path / "cal.json", payload))
     assert f"invalid calibration field {field!r}" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "does not match"),
+        ("cam 1", "does not match"),
+        ("c" * 129, "does not match"),
+        ("other", "reserved (the metric label of unknown cameras)"),
+        ("none", "reserved (the metric label of crops sent without a camera)"),
+    ],
+)
+def test_a_camera_the_service_could_not_tell_apart_is_rejected(
+    tmp_path: Path, name: str, reason: str
+) -> None:
+    """A name ?camera= cannot carry, or one whose metric label means something else."""
+    payload = valid_payload()
+    payload["groups"][name] = payload["groups"]["GRID:cam1"]
+    message = expect_one_line(write(tmp_path / "cal.json", payload))
+    assert "invalid calibration field 'groups'" in message and reason in message
+    with pytest.raises(CalibrationError, match=re.escape(reason)):
+        fit_calibration({name: (np.linspace(0, 1, 40), None)}, DIGEST, 0.5, male_share=0.5)
 
 
 def test_share_mode_without_a_share_is_rejected(tmp_path: Path) -> None:
