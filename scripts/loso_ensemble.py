@@ -1,0 +1,93 @@
+"""How much an ensemble of finished ``gennet loso`` runs gains on the held-out sub-sets.
+
+It measures the headroom of distillation: what a teacher made of the candidate recipes would score
+on cameras it never saw. For each fold, every run's checkpoint (trained without that sub-set)
+scores the sub-set's crops and the fold's val split. The ensemble's probability is the sigmoid
+of the runs' mean logit, and its threshold is chosen on the fold's val split, as ``gennet loso``
+chooses a single checkpoint's. The figures are those of ``gennet loso``: macro-F1 at that
+threshold, ROC AUC, macro-F1 at the best threshold.
+
+    python scripts/loso_ensemble.py runs/loso/baseline runs/loso/balanced runs/loso/camera \
+        runs/loso/mixstyle --out reports/loso/ensemble.json
+"""
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gennet.checkpoint import load_checkpoint
+from gennet.data.cache import decode_samples
+from gennet.data.manifest import Sample, read_manifest, select
+from gennet.evaluate.metrics import best_threshold, classification_metrics
+from gennet.inference import TorchPredictor, predict_images
+
+
+def logits(checkpoint: Path, rows: list[Sample]) -> np.ndarray:
+    model, meta = load_checkpoint(checkpoint)
+    spec = meta.preprocess_spec
+    probs = predict_images(TorchPredictor(model, "cpu"), decode_samples(rows, spec), spec)
+    probs = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    return np.log(probs / (1 - probs))
+
+
+def figures(targets: np.ndarray, probs: np.ndarray, threshold: float) -> dict[str, float]:
+    best = best_threshold(targets, probs)
+    return {
+        "threshold": threshold,
+        "macro_f1": classification_metrics(targets, probs, threshold)["macro_f1"],
+        "auc": classification_metrics(targets, probs)["auc"],
+        "best_threshold": best,
+        "best_macro_f1": classification_metrics(targets, probs, best)["macro_f1"],
+    }
+
+
+def ensemble_fold(runs: list[Path], source: str, samples: list[Sample]) -> dict[str, Any]:
+    held_out = select(samples, "all", only_sources=(source,))
+    val = select(samples, "val", exclude_sources=(source,))
+    held_targets = np.array([s.target for s in held_out])
+    val_targets = np.array([s.target for s in val])
+    held_logits, val_logits = [], []
+    for run in runs:
+        checkpoint = run / source / "checkpoint.pt"
+        held_logits.append(logits(checkpoint, held_out))
+        val_logits.append(logits(checkpoint, val))
+    held = 1 / (1 + np.exp(-np.mean(held_logits, axis=0)))
+    threshold = best_threshold(val_targets, 1 / (1 + np.exp(-np.mean(val_logits, axis=0))))
+    return {"source": source, "n": len(held_out), **figures(held_targets, held, threshold)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="finished gennet loso run folders")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/peta"))
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    args = parser.parse_args()
+    folds_of = [
+        {f["source"] for f in json.loads((r / "loso.json").read_text())["folds"]} for r in args.runs
+    ]
+    sources = [f["source"] for f in json.loads((args.runs[0] / "loso.json").read_text())["folds"]]
+    sources = [s for s in sources if all(s in folds for folds in folds_of)]
+    samples = read_manifest(args.data)
+    folds = [ensemble_fold(args.runs, source, samples) for source in sources]
+    keys = ("macro_f1", "auc", "best_macro_f1")
+    summary: dict[str, Any] = {
+        "runs": [str(r) for r in args.runs],
+        "combine": "sigmoid of the mean logit; threshold chosen on each fold's val split",
+        "folds": folds,
+        "mean": {k: float(np.mean([f[k] for f in folds])) for k in keys},
+    }
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    for fold in folds:
+        print(
+            " ".join(
+                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in fold.items()
+            )
+        )
+    print("mean " + " ".join(f"{k}={v:.3f}" for k, v in summary["mean"].items()))
+
+
+if __name__ == "__main__":
+    main()
