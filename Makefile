@@ -55,7 +55,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 # Opt-in: the demo page and /docs in headless Chromium (apt-get install chromium chromium-driver;
-# skipped without them). Also refreshes docs/figures/demo.png.
+# skipped without them). Also refreshes docs/screenshots/demo.png.
 .PHONY: test-browser
 test-browser: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m browser tests/browser

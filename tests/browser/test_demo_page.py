@@ -2,7 +2,7 @@
 
 Run with ``make test-browser`` (needs Debian's ``chromium`` and ``chromium-driver``; skipped
 without them). The browser can resolve no host but the loopback address, so anything the pages
-tried to load from outside would fail. Saves ``docs/figures/demo.png`` for the README.
+tried to load from outside would fail. Saves ``docs/screenshots/demo.png`` for the README.
 """
 
 import io
@@ -30,7 +30,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 KEY = "browser-key"
-SCREENSHOT = ROOT / "docs" / "figures" / "demo.png"
+SCREENSHOT = ROOT / "docs" / "screenshots" / "demo.png"  # outside docs/figures, a DVC output
 WAIT_S = 60
 
 
