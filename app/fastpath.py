@@ -11,7 +11,6 @@ and render errors with ``app.handlers``, so their answers are the same; OpenAPI 
 route as before.
 """
 
-import re
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
@@ -21,10 +20,9 @@ from app.deps import key_matches, supplied_key
 from app.handlers import KNOWN_ERRORS, known_error_response
 from app.routes import predict
 from app.service import Service
-from gennet.calibration import CAMERA_PATTERN
+from gennet.calibration import CAMERA_NAME
 
 PATH = "/predict"
-_CAMERA = re.compile(CAMERA_PATTERN)
 _TTA = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -44,7 +42,7 @@ def plain_query(query_string: bytes) -> tuple[bool, str | None] | None:
                 return None
             tta = _TTA[value]
         elif key == "camera":
-            if not _CAMERA.fullmatch(value):
+            if not CAMERA_NAME.fullmatch(value):
                 return None
             camera = value
     return tta, camera

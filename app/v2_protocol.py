@@ -18,7 +18,6 @@ import base64
 import binascii
 import json
 import math
-import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from app.errors import INVALID_INFERENCE_REQUEST, MODEL_NOT_FOUND, ServiceError
-from gennet.calibration import CAMERA_PATTERN
+from gennet.calibration import CAMERA_NAME, CAMERA_PATTERN
 from gennet.checkpoint import CheckpointMeta
 
 BINARY_HEADER = "Inference-Header-Content-Length"
@@ -37,7 +36,6 @@ PROB_MALE = "prob_male"
 LABEL = "label"
 OUTPUTS = (PROB_MALE, LABEL)
 EXTENSIONS = ("binary_tensor_data",)
-_CAMERA = re.compile(CAMERA_PATTERN)
 
 
 class ProtocolError(ServiceError):
@@ -164,7 +162,7 @@ def _flag(params: dict[str, Any], key: str, what: str) -> bool:
 def _camera(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _CAMERA.fullmatch(value):
+    if not isinstance(value, str) or not CAMERA_NAME.fullmatch(value):
         raise ProtocolError(f"request parameter 'camera' must match {CAMERA_PATTERN}")
     return value
 

@@ -14,7 +14,7 @@ Two ways to fit a group's threshold, both pure functions of the scores:
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -35,16 +35,20 @@ from gennet.evaluate.metrics import macro_f1_curve
 FORMAT_VERSION: Literal[1] = 1
 # What a camera may be called: in a calibration file and in the service's ``?camera=``.
 CAMERA_PATTERN = r"^[A-Za-z0-9._:/@-]{1,128}$"  # names as in PETA's manifest, e.g. GRID:cam3
+CAMERA_NAME = re.compile(CAMERA_PATTERN)
 OTHER_CAMERA = "other"  # the metric label of every camera the file does not name
 NO_CAMERA = "none"  # the metric label of crops sent without a camera
 # A calibrated camera with one of these names would share its metric label with the crops above.
 RESERVED_CAMERAS = {OTHER_CAMERA: "unknown cameras", NO_CAMERA: "crops sent without a camera"}
-_CAMERA = re.compile(CAMERA_PATTERN)
 
 
-def camera_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a calibrated camera (None: it can)."""
-    if not _CAMERA.fullmatch(name):
+def camera_name_problem(names: Iterable[str]) -> str | None:
+    """Why one of ``names`` cannot be a calibrated camera (None: they all can)."""
+    return next((p for p in map(_name_problem, names) if p is not None), None)
+
+
+def _name_problem(name: str) -> str | None:
+    if not CAMERA_NAME.fullmatch(name):
         return f"camera name {name!r} does not match {CAMERA_PATTERN} (what ?camera= accepts)"
     if name in RESERVED_CAMERAS:
         return (
@@ -89,9 +93,8 @@ class Calibration(BaseModel):
     @field_validator("groups")
     @classmethod
     def _servable_names(cls, groups: dict[str, GroupCalibration]) -> dict[str, GroupCalibration]:
-        for name in groups:
-            if (problem := camera_name_problem(name)) is not None:
-                raise ValueError(problem)
+        if (problem := camera_name_problem(groups)) is not None:
+            raise ValueError(problem)
         return groups
 
     @model_validator(mode="after")
@@ -258,9 +261,8 @@ def fit_calibration(
     min_per_label: int = 10,
 ) -> Calibration:
     """A :class:`Calibration` from each group's ``(scores, labels or None)``."""
-    for name in groups:
-        if (problem := camera_name_problem(name)) is not None:
-            raise CalibrationError(problem)
+    if (problem := camera_name_problem(groups)) is not None:
+        raise CalibrationError(problem)
     return Calibration(
         weights_sha256=weights_sha256,
         default_threshold=default_threshold,

@@ -25,12 +25,22 @@ from gennet.evaluate.metrics import best_threshold, classification_metrics
 from gennet.inference import TorchPredictor, predict_images
 
 
-def logits(checkpoint: Path, rows: list[Sample]) -> np.ndarray:
+def logits(checkpoint: Path, splits: list[list[Sample]]) -> list[np.ndarray]:
+    """The checkpoint's logit for every crop of each split (the checkpoint loaded once)."""
     model, meta = load_checkpoint(checkpoint)
     spec = meta.preprocess_spec
-    probs = predict_images(TorchPredictor(model, "cpu"), decode_samples(rows, spec), spec)
-    probs = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
-    return np.log(probs / (1 - probs))
+    predictor = TorchPredictor(model, "cpu")
+    out = []
+    for rows in splits:
+        probs = predict_images(predictor, decode_samples(rows, spec), spec).astype(np.float64)
+        probs = np.clip(probs, 1e-7, 1 - 1e-7)
+        out.append(np.log(probs / (1 - probs)))
+    return out
+
+
+def mean_probability(logits_per_run: list[np.ndarray]) -> np.ndarray:
+    """The ensemble's P(male): the sigmoid of the runs' mean logit."""
+    return 1 / (1 + np.exp(-np.mean(logits_per_run, axis=0)))
 
 
 def figures(targets: np.ndarray, probs: np.ndarray, threshold: float) -> dict[str, float]:
@@ -49,13 +59,9 @@ def ensemble_fold(runs: list[Path], source: str, samples: list[Sample]) -> dict[
     val = select(samples, "val", exclude_sources=(source,))
     held_targets = np.array([s.target for s in held_out])
     val_targets = np.array([s.target for s in val])
-    held_logits, val_logits = [], []
-    for run in runs:
-        checkpoint = run / source / "checkpoint.pt"
-        held_logits.append(logits(checkpoint, held_out))
-        val_logits.append(logits(checkpoint, val))
-    held = 1 / (1 + np.exp(-np.mean(held_logits, axis=0)))
-    threshold = best_threshold(val_targets, 1 / (1 + np.exp(-np.mean(val_logits, axis=0))))
+    per_run = [logits(run / source / "checkpoint.pt", [held_out, val]) for run in runs]
+    held = mean_probability([held for held, _ in per_run])
+    threshold = best_threshold(val_targets, mean_probability([val for _, val in per_run]))
     return {"source": source, "n": len(held_out), **figures(held_targets, held, threshold)}
 
 
@@ -66,10 +72,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args()
     folds_of = [
-        {f["source"] for f in json.loads((r / "loso.json").read_text())["folds"]} for r in args.runs
+        [f["source"] for f in json.loads((r / "loso.json").read_text())["folds"]] for r in args.runs
     ]
-    sources = [f["source"] for f in json.loads((args.runs[0] / "loso.json").read_text())["folds"]]
-    sources = [s for s in sources if all(s in folds for folds in folds_of)]
+    sources = [s for s in folds_of[0] if all(s in folds for folds in folds_of)]
     samples = read_manifest(args.data)
     folds = [ensemble_fold(args.runs, source, samples) for source in sources]
     keys = ("macro_f1", "auc", "best_macro_f1")
