@@ -23,7 +23,11 @@ from gennet.data.augment import augment_batch
 from gennet.data.cache import decode_samples
 from gennet.data.manifest import Sample, read_manifest, select
 from gennet.data.sampling import EpochSampler
-from gennet.evaluate.metrics import best_threshold, classification_metrics
+from gennet.evaluate.metrics import (
+    best_threshold,
+    classification_metrics,
+    equal_recall_threshold,
+)
 from gennet.evaluate.report import evaluation_report
 from gennet.inference import TorchPredictor, predict_images
 from gennet.models import create_model
@@ -250,7 +254,7 @@ def _finish(
     history: list[dict[str, float]],
 ) -> tuple[Path, CheckpointMeta]:
     val = splits["val"]
-    threshold = best_threshold(val.targets, _val_probs(model, val, spec))
+    threshold = equal_recall_threshold(val.targets, _val_probs(model, val, spec))
     metrics: dict[str, Any] = {}
     for name in ("val", "test"):
         for tta in (False, True) if cfg.final_tta else (False,):

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from gennet.data.manifest import Sample
-from gennet.evaluate.metrics import best_threshold, classification_metrics, confusion, roc_auc
+from gennet.evaluate.metrics import (
+    best_threshold,
+    classification_metrics,
+    confusion,
+    equal_recall_threshold,
+    roc_auc,
+)
 from gennet.evaluate.report import evaluation_report
 
 # 4 male (1), 6 female (0). At threshold 0.5: males 0.9, 0.8, 0.6 right and 0.4 wrong;
@@ -72,3 +78,16 @@ def test_report_adds_per_source_metrics() -> None:
     assert report["per_source"]["A"]["n"] == 5
     assert report["per_source"]["A"]["confusion"] == [[3, 1], [1, 0]]
     assert report["per_source"]["B"]["confusion"] == [[0, 0], [1, 4]]
+
+
+def test_equal_recall_threshold_balances_the_recalls_whatever_the_male_share() -> None:
+    males = np.linspace(0.3, 0.99, 70)  # overlapping, mirror-image score distributions:
+    females = 1.0 - males  # male and female recall are equal at 0.5
+    for copies in (1, 4):  # 50 % and 80 % male: the macro-F1 optimum moves, this does not
+        targets = np.r_[np.ones(70 * copies), np.zeros(70)]
+        probs = np.r_[np.tile(males, copies), females]
+        threshold = equal_recall_threshold(targets, probs)
+        recall = classification_metrics(targets, probs, threshold)["recall"]
+        assert threshold == pytest.approx(0.5, abs=0.011)
+        assert recall["male"] == pytest.approx(recall["female"], abs=0.02)
+    assert best_threshold(targets, probs) < 0.45  # the 80 % male optimum calls more crops male
