@@ -18,22 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from gennet.checkpoint import load_checkpoint
-from gennet.data.cache import decode_samples
 from gennet.data.manifest import Sample, read_manifest, select
 from gennet.evaluate.metrics import best_threshold, classification_metrics
-from gennet.inference import TorchPredictor, predict_images
+from gennet.train.loso import checkpoint_probs
 
 
 def logits(checkpoint: Path, splits: list[list[Sample]]) -> list[np.ndarray]:
-    """The checkpoint's logit for every crop of each split (the checkpoint loaded once)."""
-    model, meta = load_checkpoint(checkpoint)
-    spec = meta.preprocess_spec
-    predictor = TorchPredictor(model, "cpu")
+    """The checkpoint's logit for every crop of each split."""
+    _, probs_per_split = checkpoint_probs(checkpoint, splits)
     out = []
-    for rows in splits:
-        probs = predict_images(predictor, decode_samples(rows, spec), spec).astype(np.float64)
-        probs = np.clip(probs, 1e-7, 1 - 1e-7)
+    for probs in probs_per_split:
+        probs = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
         out.append(np.log(probs / (1 - probs)))
     return out
 

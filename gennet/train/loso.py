@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
-from gennet.checkpoint import load_checkpoint
+from gennet.checkpoint import CheckpointMeta, load_checkpoint
 from gennet.data.cache import decode_samples
-from gennet.data.manifest import read_manifest, select
+from gennet.data.manifest import Sample, read_manifest, select
 from gennet.evaluate.metrics import best_threshold, classification_metrics
 from gennet.inference import TorchPredictor, predict_images
 from gennet.train.config import TrainConfig
@@ -77,12 +77,20 @@ def train_fold(cfg: TrainConfig, retrain: bool = False) -> Path:
     return path
 
 
+def checkpoint_probs(
+    checkpoint: Path, splits: Sequence[list[Sample]]
+) -> tuple[CheckpointMeta, list[np.ndarray]]:
+    """The checkpoint's metadata, and its P(male) for every crop of each split (loaded once)."""
+    model, meta = load_checkpoint(checkpoint)
+    spec = meta.preprocess_spec
+    predictor = TorchPredictor(model, "cpu")
+    return meta, [predict_images(predictor, decode_samples(rows, spec), spec) for rows in splits]
+
+
 def score_fold(cfg: TrainConfig, source: str) -> FoldResult:
     """The fold's checkpoint on every crop of the held-out ``source``."""
-    model, meta = load_checkpoint(cfg.out / "checkpoint.pt")
     rows = select(read_manifest(cfg.data), "all", only_sources=(source,))
-    spec = meta.preprocess_spec
-    probs = predict_images(TorchPredictor(model, "cpu"), decode_samples(rows, spec), spec)
+    meta, (probs,) = checkpoint_probs(cfg.out / "checkpoint.pt", [rows])
     targets = np.array([s.target for s in rows])
     best = best_threshold(targets, probs)
     history = json.loads((cfg.out / "history.json").read_text())
