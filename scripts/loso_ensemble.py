@@ -3,8 +3,8 @@
 It measures the headroom of distillation: what a teacher made of the candidate recipes would score
 on cameras it never saw. For each fold, every run's checkpoint (trained without that sub-set)
 scores the sub-set's crops and the fold's val split. The ensemble's probability is the sigmoid
-of the runs' mean logit, and its threshold is chosen on the fold's val split, as ``gennet loso``
-chooses a single checkpoint's. The figures are those of ``gennet loso``: macro-F1 at that
+of the runs' mean logit, and its threshold is the val macro-F1 optimum of the fold's val split
+(the rule the fold checkpoints it was run on were trained with, before the equal-recall point). The figures are those of ``gennet loso``: macro-F1 at that
 threshold, ROC AUC, macro-F1 at the best threshold.
 
     python scripts/loso_ensemble.py runs/loso/baseline runs/loso/balanced runs/loso/camera \
@@ -18,9 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from gennet.data.manifest import Sample, read_manifest, select
+from gennet.data.manifest import Sample, read_manifest
 from gennet.evaluate.metrics import best_threshold, classification_metrics
-from gennet.train.loso import checkpoint_probs
+from gennet.train.loso import (
+    add_runs_arguments,
+    checkpoint_probs,
+    finished_sources,
+    fold_splits,
+)
 
 
 def logits(checkpoint: Path, splits: list[list[Sample]]) -> list[np.ndarray]:
@@ -50,8 +55,7 @@ def figures(targets: np.ndarray, probs: np.ndarray, threshold: float) -> dict[st
 
 
 def ensemble_fold(runs: list[Path], source: str, samples: list[Sample]) -> dict[str, Any]:
-    held_out = select(samples, "all", only_sources=(source,))
-    val = select(samples, "val", exclude_sources=(source,))
+    held_out, val = fold_splits(samples, source)
     held_targets = np.array([s.target for s in held_out])
     val_targets = np.array([s.target for s in val])
     per_run = [logits(run / source / "checkpoint.pt", [held_out, val]) for run in runs]
@@ -62,13 +66,9 @@ def ensemble_fold(runs: list[Path], source: str, samples: list[Sample]) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="finished gennet loso run folders")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/peta"))
-    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    add_runs_arguments(parser)
     args = parser.parse_args()
-    folds_of = [
-        [f["source"] for f in json.loads((r / "loso.json").read_text())["folds"]] for r in args.runs
-    ]
+    folds_of = [finished_sources(run) for run in args.runs]
     sources = [s for s in folds_of[0] if all(s in folds for folds in folds_of)]
     samples = read_manifest(args.data)
     folds = [ensemble_fold(args.runs, source, samples) for source in sources]

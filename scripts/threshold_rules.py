@@ -16,16 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from gennet.data.manifest import Sample, read_manifest, select
+from gennet.data.manifest import Sample, read_manifest
 from gennet.evaluate.metrics import best_threshold, classification_metrics, equal_recall_threshold
-from gennet.train.loso import checkpoint_probs
+from gennet.train.loso import (
+    add_runs_arguments,
+    checkpoint_probs,
+    finished_sources,
+    fold_splits,
+)
 
 RULES = {"val_macro_f1_optimum": best_threshold, "val_equal_recall": equal_recall_threshold}
 
 
 def fold_figures(run: Path, source: str, samples: list[Sample]) -> dict[str, Any]:
-    held_out = select(samples, "all", only_sources=(source,))
-    val = select(samples, "val", exclude_sources=(source,))
+    held_out, val = fold_splits(samples, source)
     _, (held_probs, val_probs) = checkpoint_probs(run / source / "checkpoint.pt", [held_out, val])
     held_targets = np.array([s.target for s in held_out])
     val_targets = np.array([s.target for s in val])
@@ -39,15 +43,13 @@ def fold_figures(run: Path, source: str, samples: list[Sample]) -> dict[str, Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="finished gennet loso run folders")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/peta"))
-    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    add_runs_arguments(parser)
     args = parser.parse_args()
     samples = read_manifest(args.data)
     report: dict[str, Any] = {"rules": list(RULES), "runs": {}}
     print("| run | folds | " + " | ".join(RULES) + " |\n|---|---|" + "---|" * len(RULES))
     for run in args.runs:
-        sources = [f["source"] for f in json.loads((run / "loso.json").read_text())["folds"]]
+        sources = finished_sources(run)
         folds = [fold_figures(run, source, samples) for source in sources]
         mean = {name: float(np.mean([f[name]["macro_f1"] for f in folds])) for name in RULES}
         report["runs"][str(run)] = {"folds": folds, "mean_macro_f1": mean}

@@ -127,7 +127,7 @@ def equal_recall_threshold(targets: np.ndarray, prob_male: np.ndarray) -> float:
     Unlike the macro-F1 optimum, it does not depend on the male share of the crops it is chosen
     on, and it is not pulled to the edge of a flat optimum: chosen on val, it scored higher on
     PETA test and, on the leave-one-source-out folds, on cameras the model never saw (model card,
-    "The default threshold").
+    "The equal-recall point on val", and ``scripts/threshold_rules.py``).
     """
     tp, fp, fn, tn = _counts(targets, prob_male, THRESHOLD_GRID)
     male_recall = tp / np.maximum(tp + fn, 1)

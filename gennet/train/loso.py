@@ -8,6 +8,7 @@ and calibration are told apart. A fold whose run folder already holds a checkpoi
 again, so an interrupted run resumes.
 """
 
+import argparse
 import json
 import os
 import platform
@@ -75,6 +76,24 @@ def train_fold(cfg: TrainConfig, retrain: bool = False) -> Path:
     record = {"wall_s": time.monotonic() - started, "machine": machine_description(cfg)}
     (cfg.out / FOLD_FILE).write_text(json.dumps(record, indent=2))
     return path
+
+
+def fold_splits(samples: Sequence[Sample], source: str) -> tuple[list[Sample], list[Sample]]:
+    """A fold's crops: all of the held-out ``source``, and the val split of the other sub-sets."""
+    held_out = select(samples, "all", only_sources=(source,))
+    return held_out, select(samples, "val", exclude_sources=(source,))
+
+
+def finished_sources(run: Path) -> list[str]:
+    """The held-out sub-sets of a finished ``gennet loso`` run, from its ``loso.json``."""
+    return [fold["source"] for fold in json.loads((run / "loso.json").read_text())["folds"]]
+
+
+def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of the scripts that re-score finished runs (``scripts/loso_*.py``)."""
+    parser.add_argument("runs", nargs="+", type=Path, help="finished gennet loso run folders")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/peta"))
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
 
 
 def checkpoint_probs(
