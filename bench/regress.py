@@ -53,9 +53,9 @@ def compare(args: argparse.Namespace, items: list[Payload]) -> dict[str, dict[in
         "plain FastAPI": target.start(PLAIN_APP, env, args),
     }
     target.pin_client(args)
-    bases = {name: base for name, (_, base) in started.items()}
+    bases = {name: (base, server.pid) for name, (server, base) in started.items()}
     try:
-        for base in bases.values():
+        for base, _ in bases.values():
             run(closed_loop(base + "/predict", items, 8, 1.5))
         samples = alternate(bases, items, [1, 8, 64], args.rounds, args.duration)
     finally:

@@ -74,21 +74,33 @@ def raw_limit(args: argparse.Namespace, batch: int | None = None) -> dict:
         return json.loads(out.read_text())["throughput"]["raw_limit"]
 
 
-def drive(base: str, items: list[Payload], clients: int, duration: float) -> dict:
-    """One closed-loop run; mean batch size from the service's batch-size histogram deltas."""
+def drive(base: str, pid: int, items: list[Payload], clients: int, duration: float) -> dict:
+    """One closed-loop run; mean batch size from the service's batch-size histogram deltas; the
+    server's CPU per answer, on its event loop (main thread) and on its other threads."""
     before = [service.metric_total(base, f"gennet_batch_size_{k}") for k in ("sum", "count")]
+    cpu_before = service.thread_cpu_s(pid)
     summary = run(closed_loop(base + "/predict", items, clients, duration)).summary()
+    cpu_after = service.thread_cpu_s(pid)
     after = [service.metric_total(base, f"gennet_batch_size_{k}") for k in ("sum", "count")]
     batch = None
     if None not in before + after and after[1] > before[1]:
         batch = (after[0] - before[0]) / (after[1] - before[1])
+    loop_ms, work_ms = (
+        1000 * (end - start) / max(summary["ok"], 1)
+        for start, end in zip(cpu_before, cpu_after, strict=True)
+    )
     return {
         "req_per_s": summary["ok_per_s"],
         "p50_ms": summary["ok_ms"]["p50"],
         "p99_ms": summary["ok_ms"]["p99"],
         "mean_batch": batch,
+        "loop_cpu_ms": loop_ms,
+        "work_cpu_ms": work_ms,
         "errors": summary["requests"] - summary["ok"],
     }
+
+
+FIGURES = ("req_per_s", "p50_ms", "p99_ms", "mean_batch", "loop_cpu_ms", "work_cpu_ms")
 
 
 def median_cell(samples: list[dict]) -> dict:
@@ -97,7 +109,7 @@ def median_cell(samples: list[dict]) -> dict:
         key: statistics.median(s[key] for s in samples if s[key] is not None)
         if any(s[key] is not None for s in samples)
         else None
-        for key in ("req_per_s", "p50_ms", "p99_ms", "mean_batch")
+        for key in FIGURES
     }
     per_round = [s["req_per_s"] for s in samples]
     return cell | {"errors": sum(s["errors"] for s in samples), "req_per_s_rounds": per_round}
@@ -126,18 +138,24 @@ def paired(result: dict) -> list[str]:
             f"- 64 clients: service / in-process limit of the same round: median "
             f"{statistics.median(shares):.3f} (range {min(shares):.3f}-{max(shares):.3f})"
         )
+        cell = on["64"]
+        lines.append(
+            f"- 64 clients: service CPU per answer {cell['loop_cpu_ms']:.2f} ms on the event loop"
+            f" + {cell['work_cpu_ms']:.2f} ms on its other threads, against "
+            f"{1000 / statistics.median(limits):.2f} ms per crop in the in-process limit"
+        )
     return lines
 
 
 def alternate(
-    bases: dict[str, str],
+    bases: dict[str, tuple[str, int]],
     items: list[Payload],
     client_counts: list[int],
     rounds: int,
     duration: float,
     before_round: Callable[[], None] = lambda: None,
 ) -> dict[str, dict[int, list[dict]]]:
-    """Drive the servers at ``bases`` (name -> base URL) cell by cell, round after round, in
+    """Drive the servers at ``bases`` (name -> base URL, pid) cell by cell, round after round, in
     reverse order every other round (ABBA: no server always runs first in a cell); each server's
     cells per client count, one per round."""
     samples: dict[str, dict[int, list[dict]]] = {name: {} for name in bases}
@@ -147,8 +165,9 @@ def alternate(
             order = list(bases.items())
             if round_index % 2:
                 order.reverse()
-            for name, base in order:
-                samples[name].setdefault(clients, []).append(drive(base, items, clients, duration))
+            for name, (base, pid) in order:
+                cell = drive(base, pid, items, clients, duration)
+                samples[name].setdefault(clients, []).append(cell)
     return samples
 
 
@@ -172,7 +191,7 @@ def compare(args: argparse.Namespace, items: list[Payload], limit: dict) -> dict
             for name, (s, _) in started.items()
         }
         limit["rounds"] = []
-        bases = {name: base for name, (_, base) in started.items()}
+        bases = {name: (base, s.pid) for name, (s, base) in started.items()}
         samples = alternate(
             bases,
             items,
@@ -223,6 +242,8 @@ def report(result: dict) -> str:
         "p50 ms",
         "p99 ms",
         "mean batch",
+        "loop CPU ms",
+        "work CPU ms",
         "errors",
     )
     rows = [
@@ -231,7 +252,8 @@ def report(result: dict) -> str:
             int(c),
             cell["req_per_s"],
             100 * cell["req_per_s"] / limit if limit else None,
-            *(cell[k] for k in ("p50_ms", "p99_ms", "mean_batch", "errors")),
+            *(cell[k] for k in ("p50_ms", "p99_ms", "mean_batch", "loop_cpu_ms", "work_cpu_ms")),
+            cell["errors"],
         ]
         for name, info in result["servers"].items()
         for c, cell in info["cells"].items()

@@ -155,6 +155,20 @@ def metric_total(base_url: str, name: str) -> float | None:
     )
 
 
+def _cpu_s(stat_path: Path) -> float:
+    """User + system CPU seconds from a /proc ``stat`` file (fields 14 and 15)."""
+    stat = stat_path.read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after the command name: field 3 onwards
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of ``pid``'s main thread (a uvicorn server's event loop) and of all its
+    other threads together (batch worker, decode, model; threads that ended included), from /proc."""
+    main = _cpu_s(Path(f"/proc/{pid}/task/{pid}/stat"))
+    return main, _cpu_s(Path(f"/proc/{pid}/stat")) - main
+
+
 class RssSampler(threading.Thread):
     """Samples a process's RSS every ``interval`` seconds until stopped; keeps the peak."""
 
