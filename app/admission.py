@@ -18,11 +18,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.errors import QUEUE_FULL
 
 ARRIVED = "gennet.arrived"  # scope key: time.monotonic() when the server received the request
+BODY_COMPLETE = "gennet.body_complete"  # scope key: True once the server holds the whole body
 
 
 def arrival(scope: Scope) -> float:
     """When the request arrived (stamped by the HTTP protocol or by the gate), monotonic."""
     return scope.get(ARRIVED) or time.monotonic()
+
+
+def body_complete(scope: Scope) -> bool:
+    """Whether the whole request body has arrived (said by ``gennet serve``'s HTTP protocol;
+    False under other servers, which then read it under the deadline guard)."""
+    return scope.get(BODY_COMPLETE, False)
 
 
 def is_inference(method: str, path: str) -> bool:

@@ -24,7 +24,14 @@ from uvicorn.config import LOGGING_CONFIG
 from uvicorn.main import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from app.admission import ARRIVED, REFUSAL_BODY, REFUSAL_HEADERS, arrival, is_inference
+from app.admission import (
+    ARRIVED,
+    BODY_COMPLETE,
+    REFUSAL_BODY,
+    REFUSAL_HEADERS,
+    arrival,
+    is_inference,
+)
 from app.errors import QUEUE_FULL
 from app.main import create_app
 from app.middleware import REQUEST_ID_HEADER, UNROUTED, incoming_request_id, new_request_id
@@ -49,6 +56,10 @@ class GatedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.scope[ARRIVED] = time.monotonic()  # type: ignore[literal-required]
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         scope = cycle.scope

@@ -48,19 +48,31 @@ async def _next_chunk(receive: Receive) -> tuple[bytes, bool]:
     return message.get("body", b""), message.get("more_body", False)
 
 
-async def read_body(headers: Headers, receive: Receive, limit: int, deadline: float) -> bytes:
-    """The raw body: 413 past ``limit`` bytes, 504 while still arriving at ``deadline``."""
+async def read_body(
+    headers: Headers, receive: Receive, limit: int, deadline: float, complete: bool = False
+) -> bytes:
+    """The raw body: 413 past ``limit`` bytes, 504 while still arriving at ``deadline``.
+
+    ``complete``: the server already holds the whole body (``app.admission.body_complete``), so
+    no receive can wait and the deadline guard (a timer and a task lookup) is skipped.
+    """
     _check_declared_length(headers, limit)
+    if complete:
+        return await _collect(receive, limit)
+    async with within(deadline):
+        return await _collect(receive, limit)
+
+
+async def _collect(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     received = 0
     more = True
-    async with within(deadline):
-        while more:
-            chunk, more = await _next_chunk(receive)
-            received += len(chunk)
-            if received > limit:
-                raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
+    while more:
+        chunk, more = await _next_chunk(receive)
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -145,14 +157,16 @@ def form_files(content_type: str, body: bytes, name: str, max_files: int) -> lis
     return files
 
 
-async def read_image(headers: Headers, receive: Receive, limit: int, deadline: float) -> bytes:
+async def read_image(
+    headers: Headers, receive: Receive, limit: int, deadline: float, complete: bool = False
+) -> bytes:
     """One image: multipart field ``file`` or a raw ``image/*`` body (else 415)."""
     kind = media_type(headers)
     if kind.startswith("image/"):
-        return await read_body(headers, receive, limit, deadline)
+        return await read_body(headers, receive, limit, deadline, complete)
     if kind != MULTIPART:
         raise UnsupportedMediaTypeError()
-    body = await read_body(headers, receive, limit, deadline)
+    body = await read_body(headers, receive, limit, deadline, complete)
     files = form_files(headers["content-type"], body, "file", max_files=1)
     if len(files) != 1:
         raise InvalidRequestError("send exactly one image in form field 'file'")
@@ -160,12 +174,17 @@ async def read_image(headers: Headers, receive: Receive, limit: int, deadline: f
 
 
 async def read_images(
-    headers: Headers, receive: Receive, limit: int, max_items: int, deadline: float
+    headers: Headers,
+    receive: Receive,
+    limit: int,
+    max_items: int,
+    deadline: float,
+    complete: bool = False,
 ) -> list[bytes]:
     """Many images from multipart field ``files`` (else 415); 422 past ``max_items``."""
     if media_type(headers) != MULTIPART:
         raise UnsupportedMediaTypeError("send multipart/form-data with one or more 'files'")
-    body = await read_body(headers, receive, limit, deadline)
+    body = await read_body(headers, receive, limit, deadline, complete)
     files = form_files(headers["content-type"], body, "files", max_files=max_items)
     if not files:
         raise InvalidRequestError("send at least one image in form field 'files'")

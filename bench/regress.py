@@ -69,13 +69,13 @@ def main() -> None:
     items = payloads(load_crops(args.data, args.crops, split="all"), form=True)
     result = compare(args, items)
     rows = [
-        [name, clients, cell["req_per_s"], cell["p50_ms"], cell["p99_ms"]]
+        [name, clients, *(cell[k] for k in ("req_per_s", "p50_ms", "p99_ms", "loop_cpu_ms"))]
         for clients in (1, 8, 64)
         for name, cells in result.items()
         for cell in [cells[clients]]
     ]
     print(f"median of {args.rounds} ABBA rounds, {args.duration:g} s per cell, multipart crops")
-    print(markdown_table(("server", "clients", "req/s", "p50 ms", "p99 ms"), rows))
+    print(markdown_table(("server", "clients", "req/s", "p50 ms", "p99 ms", "loop CPU ms"), rows))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
-from app.admission import arrival
+from app.admission import arrival, body_complete
 from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.handlers import KNOWN_ERRORS, describe, error_responses
@@ -99,7 +99,11 @@ async def classify_one(
     arrived = arrival(scope)
     deadline = service.admit_request(arrived)
     data = await read_image(
-        Headers(scope=scope), receive, service.settings.max_upload_bytes, deadline
+        Headers(scope=scope),
+        receive,
+        service.settings.max_upload_bytes,
+        deadline,
+        body_complete(scope),
     )
     prob = await while_connected(receive, service.submit(data, tta, deadline, camera))
     return _answer(service, _scores(service, prob, camera), tta, camera, arrived)
@@ -159,7 +163,12 @@ async def predict_batch(
     deadline = service.admit_request(arrived)
     s = service.settings
     images = await read_images(
-        request.headers, request.receive, s.max_upload_bytes, s.max_batch_items, deadline
+        request.headers,
+        request.receive,
+        s.max_upload_bytes,
+        s.max_batch_items,
+        deadline,
+        body_complete(request.scope),
     )
     futures = _submit_each(service, images, tta, deadline, camera)
     outcomes = await while_connected(

@@ -10,10 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
+from starlette.datastructures import Headers
 
-from app.admission import ARRIVED, arrival, is_inference
+from app import uploads
+from app.admission import ARRIVED, BODY_COMPLETE, arrival, body_complete, is_inference
 from app.batcher import MicroBatcher
+from app.errors import DeadlineExceededError
 from app.preprocess import Decoder
+from app.service import GC_THRESHOLDS
 from gennet.errors import InvalidImageError
 from gennet.preprocess import PreprocessSpec, preprocess_bytes
 
@@ -131,9 +135,42 @@ async def test_a_bad_crop_fails_alone_when_decoded_in_the_batch() -> None:
 
 async def test_start_up_freezes_what_it_loaded_out_of_the_collectors_sight() -> None:
     """A full garbage collection under load must not walk the libraries and the model: it would
-    pause the event loop (refusals took 100 ms at p99 before)."""
+    pause the event loop (refusals took 100 ms at p99 before); nor should a young one run on
+    about every request."""
     gc.unfreeze()
+    gc.set_threshold(700, 10, 10)  # Python's default
     assert gc.get_freeze_count() == 0
     async with client_for(fake_app(FakePredictor())) as client:
         assert (await client.get("/health/ready")).status_code == 200
         assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] >= 10_000
+
+
+async def test_a_complete_body_is_read_without_the_deadline_guard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``complete`` (the protocol holds the whole body) skips the guard; otherwise a body that
+    stops arriving is answered 504 at the deadline."""
+    messages = [{"type": "http.request", "body": CROP[:10], "more_body": True}]
+    messages.append({"type": "http.request", "body": CROP[10:], "more_body": False})
+
+    async def buffered() -> dict:
+        return messages.pop(0)
+
+    async def stalled() -> dict:
+        await asyncio.sleep(60)
+        return {}
+
+    headers = Headers({"content-type": "image/jpeg"})
+    with monkeypatch.context() as patch:
+        patch.setattr(uploads, "within", None)  # not called on this path
+        body = await uploads.read_body(headers, buffered, 10**6, time.monotonic(), True)
+    assert body == CROP
+    with pytest.raises(DeadlineExceededError):
+        await uploads.read_body(headers, stalled, 10**6, time.monotonic() + 0.05)
+
+
+def test_the_scope_says_whether_the_body_is_complete() -> None:
+    assert body_complete({BODY_COMPLETE: True}) is True
+    assert body_complete({}) is False  # another server: read under the deadline guard

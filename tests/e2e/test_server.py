@@ -171,6 +171,27 @@ def test_gennet_serve_refuses_excess_before_the_app_and_keeps_the_connection(
     assert 'gennet_requests_total{route="other",status="503"} 2.0' in metrics
 
 
+def test_gennet_serve_answers_504_to_a_body_that_stops_arriving(
+    checkpoint_path: Path, crops: list[bytes], tmp_path: Path
+) -> None:
+    """The protocol marks complete bodies so the route skips the deadline guard; a body still on
+    its way must keep it."""
+    env = service_env(checkpoint_path, GENNET_REQUEST_TIMEOUT_MS="300")
+    crop = crops[0]
+    with serving(["-m", "gennet.cli", "serve"], env, tmp_path / "log"):
+        with socket.create_connection(("127.0.0.1", int(env["GENNET_PORT"])), timeout=10) as sock:
+            head = "POST /predict HTTP/1.1\nHost: t\nContent-Type: image/jpeg\n"
+            _http(sock, head + f"Content-Length: {len(crop)}\n", crop[:10])  # never the rest
+            status, _, body = _answer(sock)
+        fresh = httpx.post(
+            f"http://127.0.0.1:{env['GENNET_PORT']}/predict",
+            content=crop,
+            headers={"Content-Type": "image/jpeg"},
+        )
+    assert status == 504 and json.loads(body)["error"]["code"] == "deadline_exceeded"
+    assert fresh.status_code == 200
+
+
 def test_corrupt_checkpoint_exits_non_zero_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "gennet.pt"
     bad.write_bytes(b"\x00garbage")
