@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import Headers
-from starlette.types import Receive
+from starlette.types import Receive, Scope
 
+from app.admission import body_complete
 from app.errors import (
     ClientDisconnectedError,
     InvalidRequestError,
@@ -48,16 +49,18 @@ async def _next_chunk(receive: Receive) -> tuple[bytes, bool]:
     return message.get("body", b""), message.get("more_body", False)
 
 
-async def read_body(
-    headers: Headers, receive: Receive, limit: int, deadline: float, complete: bool = False
-) -> bytes:
-    """The raw body: 413 past ``limit`` bytes, 504 while still arriving at ``deadline``.
+async def read_body(scope: Scope, receive: Receive, limit: int, deadline: float) -> bytes:
+    """The raw body: 413 past ``limit`` bytes, 504 while still arriving at ``deadline``."""
+    return await _read_body(Headers(scope=scope), scope, receive, limit, deadline)
 
-    ``complete``: the server already holds the whole body (``app.admission.body_complete``), so
-    no receive can wait and the deadline guard (a timer and a task lookup) is skipped.
-    """
+
+async def _read_body(
+    headers: Headers, scope: Scope, receive: Receive, limit: int, deadline: float
+) -> bytes:
+    """When the server already holds the whole body (``app.admission.body_complete``), no
+    receive can wait, and the deadline guard (a timer and two task lookups) is skipped."""
     _check_declared_length(headers, limit)
-    if complete:
+    if body_complete(scope):
         return await _collect(receive, limit)
     async with within(deadline):
         return await _collect(receive, limit)
@@ -157,16 +160,15 @@ def form_files(content_type: str, body: bytes, name: str, max_files: int) -> lis
     return files
 
 
-async def read_image(
-    headers: Headers, receive: Receive, limit: int, deadline: float, complete: bool = False
-) -> bytes:
+async def read_image(scope: Scope, receive: Receive, limit: int, deadline: float) -> bytes:
     """One image: multipart field ``file`` or a raw ``image/*`` body (else 415)."""
+    headers = Headers(scope=scope)
     kind = media_type(headers)
     if kind.startswith("image/"):
-        return await read_body(headers, receive, limit, deadline, complete)
+        return await _read_body(headers, scope, receive, limit, deadline)
     if kind != MULTIPART:
         raise UnsupportedMediaTypeError()
-    body = await read_body(headers, receive, limit, deadline, complete)
+    body = await _read_body(headers, scope, receive, limit, deadline)
     files = form_files(headers["content-type"], body, "file", max_files=1)
     if len(files) != 1:
         raise InvalidRequestError("send exactly one image in form field 'file'")
@@ -174,17 +176,13 @@ async def read_image(
 
 
 async def read_images(
-    headers: Headers,
-    receive: Receive,
-    limit: int,
-    max_items: int,
-    deadline: float,
-    complete: bool = False,
+    scope: Scope, receive: Receive, limit: int, max_items: int, deadline: float
 ) -> list[bytes]:
     """Many images from multipart field ``files`` (else 415); 422 past ``max_items``."""
+    headers = Headers(scope=scope)
     if media_type(headers) != MULTIPART:
         raise UnsupportedMediaTypeError("send multipart/form-data with one or more 'files'")
-    body = await read_body(headers, receive, limit, deadline, complete)
+    body = await _read_body(headers, scope, receive, limit, deadline)
     files = form_files(headers["content-type"], body, "files", max_files=max_items)
     if not files:
         raise InvalidRequestError("send at least one image in form field 'files'")

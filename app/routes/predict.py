@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
-from app.admission import arrival, body_complete
+from app.admission import arrival
 from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.handlers import KNOWN_ERRORS, describe, error_responses
@@ -98,13 +97,7 @@ async def classify_one(
     """
     arrived = arrival(scope)
     deadline = service.admit_request(arrived)
-    data = await read_image(
-        Headers(scope=scope),
-        receive,
-        service.settings.max_upload_bytes,
-        deadline,
-        body_complete(scope),
-    )
+    data = await read_image(scope, receive, service.settings.max_upload_bytes, deadline)
     prob = await while_connected(receive, service.submit(data, tta, deadline, camera))
     return _answer(service, _scores(service, prob, camera), tta, camera, arrived)
 
@@ -163,12 +156,7 @@ async def predict_batch(
     deadline = service.admit_request(arrived)
     s = service.settings
     images = await read_images(
-        request.headers,
-        request.receive,
-        s.max_upload_bytes,
-        s.max_batch_items,
-        deadline,
-        body_complete(request.scope),
+        request.scope, request.receive, s.max_upload_bytes, s.max_batch_items, deadline
     )
     futures = _submit_each(service, images, tta, deadline, camera)
     outcomes = await while_connected(

@@ -22,7 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import v2_protocol as oip
-from app.admission import arrival, body_complete
+from app.admission import arrival
 from app.deps import ServiceDep
 from app.disconnect import while_connected
 from app.errors import UnsupportedMediaTypeError
@@ -239,13 +239,7 @@ async def infer(
         raise UnsupportedMediaTypeError("compressed request bodies are not supported")
     deadline = service.admit_request(arrived)  # full: refuse before reading the upload
     settings = service.settings
-    body = await read_body(
-        request.headers,
-        request.receive,
-        settings.max_upload_bytes,
-        deadline,
-        body_complete(request.scope),
-    )
+    body = await read_body(request.scope, request.receive, settings.max_upload_bytes, deadline)
     parse = _parser(
         body, request.headers.get(oip.BINARY_HEADER), meta.input_size, settings.max_batch_items
     )

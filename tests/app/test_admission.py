@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
-from starlette.datastructures import Headers
 
 from app import uploads
 from app.admission import ARRIVED, BODY_COMPLETE, arrival, body_complete, is_inference
@@ -162,13 +161,15 @@ async def test_a_complete_body_is_read_without_the_deadline_guard(
         await asyncio.sleep(60)
         return {}
 
-    headers = Headers({"content-type": "image/jpeg"})
+    scope = {"type": "http", "headers": [(b"content-type", b"image/jpeg")]}
     with monkeypatch.context() as patch:
         patch.setattr(uploads, "within", None)  # not called on this path
-        body = await uploads.read_body(headers, buffered, 10**6, time.monotonic(), True)
+        body = await uploads.read_body(
+            {**scope, BODY_COMPLETE: True}, buffered, 10**6, time.monotonic()
+        )
     assert body == CROP
     with pytest.raises(DeadlineExceededError):
-        await uploads.read_body(headers, stalled, 10**6, time.monotonic() + 0.05)
+        await uploads.read_body(scope, stalled, 10**6, time.monotonic() + 0.05)
 
 
 def test_the_scope_says_whether_the_body_is_complete() -> None:
