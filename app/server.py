@@ -7,6 +7,9 @@ a request's headers are parsed and, when they are all taken, writes the pre-enco
 no task, no ASGI call, and the body (if any) is discarded as it arrives. Counting, the request ID
 and ``Retry-After`` are as the gate's.
 
+The protocol also reports a lost connection to the request in progress (``app.disconnect``), so
+a request needs no task of its own listening for ``http.disconnect``.
+
 Plain uvicorn marks the app as stopping only once every in-flight request is answered (the
 lifespan shutdown); until it notices the signal (up to 0.1 s) it keeps taking new requests. Here
 the signal handler itself flips the service to draining: new requests get 503 ``not_ready`` with
@@ -14,6 +17,7 @@ the signal handler itself flips the service to draining: new requests get 503 ``
 """
 
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import ClassVar, cast
 
@@ -32,6 +36,7 @@ from app.admission import (
     arrival,
     is_inference,
 )
+from app.disconnect import ON_DISCONNECT
 from app.errors import QUEUE_FULL
 from app.main import create_app
 from app.middleware import REQUEST_ID_HEADER, UNROUTED, incoming_request_id, new_request_id
@@ -56,10 +61,20 @@ class GatedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.scope[ARRIVED] = time.monotonic()  # type: ignore[literal-required]
+        self.scope[ON_DISCONNECT] = []  # type: ignore[literal-required]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Also tells the request in progress, through its ``app.disconnect`` hooks."""
+        cycle = self.cycle
+        super().connection_lost(exc)
+        if cycle is not None and cycle.disconnected:
+            hooks = cast(list[Callable[[], None]], cycle.scope.get(ON_DISCONNECT, []))
+            for hook in list(hooks):
+                hook()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         scope = cycle.scope

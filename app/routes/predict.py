@@ -6,7 +6,8 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from pydantic_core import to_json
 from starlette.types import Receive, Scope
 
 from app.admission import arrival
@@ -78,19 +79,20 @@ def _scores(service: Service, prob: float, camera: str | None) -> dict[str, Any]
 
 def _answer(
     service: Service, body: dict[str, Any], tta: bool, camera: str | None, arrived: float
-) -> JSONResponse:
-    """The JSON answer, serialised once: built as plain data (the response models document it)."""
+) -> Response:
+    """The JSON answer, serialised once, by pydantic-core's encoder (a fifth of the stdlib's
+    cost, on the event loop): built as plain data (the response models document it)."""
     body["tta"] = tta
     body["camera"] = camera
     body["threshold"] = service.threshold_for(camera)
     body["model"] = service.model_ref_data
     body["latency_ms"] = round((time.monotonic() - arrived) * 1000, 3)
-    return JSONResponse(body)
+    return Response(to_json(body), media_type="application/json")
 
 
 async def classify_one(
     service: Service, scope: Scope, receive: Receive, tta: bool, camera: str | None
-) -> JSONResponse:
+) -> Response:
     """POST /predict once its query is validated: admit, read the crop, wait for its batch.
 
     Shared by the FastAPI route and the pure ASGI ``app.fastpath`` that serves most requests.
@@ -98,7 +100,7 @@ async def classify_one(
     arrived = arrival(scope)
     deadline = service.admit_request(arrived)
     data = await read_image(scope, receive, service.settings.max_upload_bytes, deadline)
-    prob = await while_connected(receive, service.submit(data, tta, deadline, camera))
+    prob = await while_connected(scope, receive, service.submit(data, tta, deadline, camera))
     return _answer(service, _scores(service, prob, camera), tta, camera, arrived)
 
 
@@ -111,7 +113,7 @@ async def classify_one(
 )
 async def predict(
     request: Request, service: ServiceDep, tta: TTA = False, camera: Camera = None
-) -> JSONResponse:
+) -> Response:
     return await classify_one(service, request.scope, request.receive, tta, camera)
 
 
@@ -151,7 +153,7 @@ def _submit_each(
 )
 async def predict_batch(
     request: Request, service: ServiceDep, tta: TTA = False, camera: Camera = None
-) -> JSONResponse:
+) -> Response:
     arrived = arrival(request.scope)
     deadline = service.admit_request(arrived)
     s = service.settings
@@ -160,7 +162,7 @@ async def predict_batch(
     )
     futures = _submit_each(service, images, tta, deadline, camera)
     outcomes = await while_connected(
-        request.receive, asyncio.gather(*futures, return_exceptions=True)
+        request.scope, request.receive, asyncio.gather(*futures, return_exceptions=True)
     )
     results = [_item_result(service, i, o, camera) for i, o in enumerate(outcomes)]
     return _answer(service, {"results": results}, tta, camera, arrived)

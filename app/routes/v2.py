@@ -244,7 +244,8 @@ async def infer(
         body, request.headers.get(oip.BINARY_HEADER), meta.input_size, settings.max_batch_items
     )
     parsed = parse() if len(body) < _PARSE_IN_THREAD_BYTES else await asyncio.to_thread(parse)
-    probs = await while_connected(request.receive, _predict_all(service, parsed, deadline))
+    predicted = _predict_all(service, parsed, deadline)
+    probs = await while_connected(request.scope, request.receive, predicted)
     labels = [service.label(p, parsed.camera) for p in probs]
     threshold = service.threshold_for(parsed.camera)
     content, header_length = oip.encode_infer_response(meta, parsed, probs, labels, threshold)

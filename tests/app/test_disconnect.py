@@ -1,10 +1,13 @@
 """A client that goes away while queued costs no model time."""
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
 from starlette.types import Message, Scope
+
+from app.disconnect import ON_DISCONNECT
 
 pytestmark = pytest.mark.anyio
 
@@ -26,17 +29,23 @@ def predict_scope(body: bytes) -> Scope:
     }
 
 
-async def test_disconnected_client_is_skipped(crops: list[bytes]) -> None:
+@pytest.mark.parametrize("told_by", ["receive", "protocol"])
+async def test_disconnected_client_is_skipped(crops: list[bytes], told_by: str) -> None:
+    """The ASGI way (``http.disconnect`` on ``receive``) and ``gennet serve``'s protocol hooks."""
     predictor = FakePredictor()
     app = fake_app(predictor)
     gone = asyncio.Event()
     messages = iter([{"type": "http.request", "body": crops[1], "more_body": False}])
+    scope = predict_scope(crops[1])
+    hooks: list[Callable[[], None]] = []
+    if told_by == "protocol":
+        scope[ON_DISCONNECT] = hooks
 
     async def receive() -> Message:
         message = next(messages, None)
         if message is not None:
             return message
-        await gone.wait()
+        await (gone if told_by == "receive" else asyncio.Event()).wait()  # protocol: never
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
@@ -51,10 +60,14 @@ async def test_disconnected_client_is_skipped(crops: list[bytes]) -> None:
         )
         while len(predictor.calls) < 1:
             await asyncio.sleep(0.005)
-        leaving = asyncio.create_task(app(predict_scope(crops[1]), receive, send))
+        leaving = asyncio.create_task(app(scope, receive, send))
         while service.queue_depth < 1:
             await asyncio.sleep(0.005)
-        gone.set()
+        if told_by == "receive":
+            gone.set()
+        else:
+            assert len(hooks) == 1
+            hooks[0]()
         await leaving
         predictor.gate.set()
         assert (await busy).status_code == 200
@@ -65,3 +78,4 @@ async def test_disconnected_client_is_skipped(crops: list[bytes]) -> None:
     assert after.status_code == 200
     assert predictor.sizes == [1, 1]  # the busy request and the one after; never the leaver
     assert metric_value(metrics, "gennet_rejections_total", reason="client_disconnected") == 1
+    assert hooks == []  # the request took its hook back
