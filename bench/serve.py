@@ -2,7 +2,8 @@
 
 In one run, on the same ONNX graph and the same real crops: the in-process limit (``latency.py
 --throughput-only``: decode + resize + normalise + ONNX Runtime, no HTTP; every batch size once,
-then the best one again at the start of every round), the service (``gennet serve``, defaults) and
+then, at the start of every round, that best one and the service's batch cap, the better of the
+two counting: one sweep's winner alone is often a fluke of a noisy moment), the service (``gennet serve``, defaults) and
 the plain server (``plain_fastapi.py``), both started once and driven alternately, cell by cell (in
 reverse order every other round), by the closed-loop generator at every client count, for
 ``--rounds`` rounds; each cell reports the median over rounds, and each round's figures are also
@@ -28,8 +29,11 @@ from crops import REPO, load_crops, payloads
 from loadgen import Payload, closed_loop
 from stats import markdown_table, verdict, write_json
 
+from app.settings import Settings
+
 SERVICE_APP = "gennet serve"  # the default of --app
 PLAIN_APP = "bench.plain_fastapi:app"
+SERVICE_BATCH = Settings.model_fields["max_batch_size"].default  # its batches at 64 clients
 
 
 def parse_args() -> argparse.Namespace:
@@ -50,9 +54,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def raw_limit(args: argparse.Namespace, batch: int | None = None) -> dict:
+def raw_limit(args: argparse.Namespace, batches: list[int] | None = None) -> dict:
     """The in-process limit, measured in a subprocess on the server's core with its threads: at
-    every batch size (the best one counts), or at ``batch`` alone for ``--duration`` seconds."""
+    every batch size, or at ``batches`` for ``--duration`` seconds each; the best one counts."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "raw.json"
         flags = {
@@ -64,8 +68,8 @@ def raw_limit(args: argparse.Namespace, batch: int | None = None) -> dict:
             "--threads": args.threads,
             "--json": out,
         }
-        if batch is not None:
-            flags |= {"--batch-sizes": batch, "--min-time": args.duration}
+        if batches is not None:
+            flags |= {"--batch-sizes": ",".join(map(str, batches)), "--min-time": args.duration}
         script = REPO / "bench" / "latency.py"
         cmd = [sys.executable, str(script), "--throughput-only", *service.flat(flags)]
         subprocess.run(
@@ -181,7 +185,7 @@ def servers(args: argparse.Namespace) -> dict[str, tuple[str, dict[str, str]]]:
 
 def compare(args: argparse.Namespace, items: list[Payload], limit: dict) -> dict:
     """Start every server, then drive them alternately, cell by cell, round after round; each
-    round first measures the in-process limit again at its best batch (into ``limit``)."""
+    round first measures the in-process limit again (into ``limit``)."""
     started = {name: target.start(app, env, args) for name, (app, env) in servers(args).items()}
     try:
         for _, base in started.values():
@@ -190,7 +194,7 @@ def compare(args: argparse.Namespace, items: list[Payload], limit: dict) -> dict
             name: {"startup_s": s.startup_s, "rss_mb": service.rss_mb(s.pid)}
             for name, (s, _) in started.items()
         }
-        limit["rounds"] = []
+        limit["rounds"], limit["round_batches"] = [], sorted({limit["batch"], SERVICE_BATCH})
         bases = {name: (base, s.pid) for name, (s, base) in started.items()}
         samples = alternate(
             bases,
@@ -199,7 +203,7 @@ def compare(args: argparse.Namespace, items: list[Payload], limit: dict) -> dict
             args.rounds,
             args.duration,
             before_round=lambda: limit["rounds"].append(
-                raw_limit(args, limit["batch"])["crops_per_s"]
+                raw_limit(args, limit["round_batches"])["crops_per_s"]
             ),
         )
         limit["crops_per_s"] = statistics.median(limit["rounds"])
@@ -267,8 +271,9 @@ def report(result: dict) -> str:
     if limit:
         raw = result["raw_limit"]
         lines.append(
-            f"in-process limit: {limit:.1f} crops/s at batch {raw['batch']}, median of the rounds "
-            f"(sweep of every batch size before: {raw['sweep_crops_per_s']:.1f})"
+            f"in-process limit: {limit:.1f} crops/s, median of the rounds, each round the better "
+            f"of batch {' and '.join(map(str, raw['round_batches']))} (sweep of every batch size "
+            f"before: {raw['sweep_crops_per_s']:.1f} at batch {raw['batch']})"
         )
     lines += [
         f"{name}: start-up {s['startup_s']:.2f} s, RSS {s['rss_mb']:.0f} MB -> {s['rss_end_mb']:.0f} MB"
