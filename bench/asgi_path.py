@@ -28,11 +28,12 @@ from app.settings import Settings
 _NEVER = asyncio.Event()  # the client never leaves
 
 
-def scope_for(headers: dict[str, str], body: bytes) -> Scope:
-    """The scope ``gennet serve``'s protocol builds for a whole multipart POST /predict."""
+def scope_for(headers: dict[str, str], body: bytes, plain: bool) -> Scope:
+    """The scope ``gennet serve``'s protocol builds for a whole multipart POST /predict, or with
+    ``plain`` the one any ASGI server builds (no arrival stamp, body flag or disconnect hooks)."""
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     raw += [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode())]
-    return {
+    scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -46,13 +47,13 @@ def scope_for(headers: dict[str, str], body: bytes) -> Scope:
         "server": ("127.0.0.1", 8000),
         "client": ("127.0.0.1", 50000),
         "state": {},
-        ARRIVED: time.monotonic(),
-        BODY_COMPLETE: True,
-        ON_DISCONNECT: [],
     }
+    if not plain:
+        scope |= {ARRIVED: time.monotonic(), BODY_COMPLETE: True, ON_DISCONNECT: []}
+    return scope
 
 
-async def one_request(app: ASGIApp, headers: dict[str, str], body: bytes) -> None:
+async def one_request(app: ASGIApp, headers: dict[str, str], body: bytes, plain: bool) -> None:
     messages = iter([{"type": "http.request", "body": body, "more_body": False}])
     status: list[int] = []
 
@@ -66,7 +67,7 @@ async def one_request(app: ASGIApp, headers: dict[str, str], body: bytes) -> Non
         if message["type"] == "http.response.start":
             status.append(message["status"])
 
-    await app(scope_for(headers, body), receive, send)
+    await app(scope_for(headers, body, plain), receive, send)
     if status != [200]:
         raise RuntimeError(f"POST /predict answered {status}")
 
@@ -78,7 +79,7 @@ async def drive(args: argparse.Namespace) -> None:
     async def caller(offset: int, count: int) -> None:
         for i in range(count):
             body, headers = items[(offset + i) % len(items)]
-            await one_request(app, headers, body)
+            await one_request(app, headers, body, args.plain_asgi)
 
     async def burst(count: int) -> None:
         await asyncio.gather(*(caller(c * count, count) for c in range(args.clients)))
@@ -109,6 +110,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="requests per caller first")
     parser.add_argument("--crops", type=int, default=256)
     parser.add_argument("--data", type=Path, default=PETA_ROOT, help="PETA folder (real crops)")
+    parser.add_argument(
+        "--plain-asgi", action="store_true", help="scopes as any ASGI server builds them"
+    )
     parser.add_argument("--profile", type=int, default=0, help="print the top N of cProfile")
     uvloop.run(drive(parser.parse_args()))
 
