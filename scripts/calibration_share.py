@@ -90,16 +90,21 @@ def label_budget(
     default: float,
     budgets: list[int],
     min_per_label: int,
+    half: bool = False,
     repeats: int = 200,
 ) -> dict:
     """Per group and budget b: fit on b random crops (with their labels, or by the group's true
-    share without them), score the rest; mean macro-F1 over ``repeats`` draws."""
+    share without them), score the rest; mean macro-F1 over ``repeats`` draws. ``half`` adds the
+    budget "half": fit on a random half of the group, score the other half."""
     rng = np.random.default_rng(0)
     result: dict = {}
     for name, rows in groups.items():
         t, p = targets[rows], probs[rows]
         share = float(t.mean())
-        for budget in (b for b in budgets if b < len(rows) - 10):
+        sizes = {str(b): b for b in budgets if b < len(rows) - 10}
+        if half:
+            sizes["half"] = len(rows) // 2
+        for key, budget in sizes.items():
             figures = []
             for _ in range(repeats):
                 order = rng.permutation(len(rows))
@@ -111,7 +116,7 @@ def label_budget(
                 ]
                 figures.append(macro_f1_curve(t[test], p[test], cuts))
             mean = np.mean(figures, axis=0).tolist()
-            result.setdefault(name, {})[str(budget)] = dict(
+            result.setdefault(name, {})[key] = dict(
                 zip(("default", "labels", "share"), mean, strict=True)
             )
     return result
@@ -169,6 +174,7 @@ def main() -> None:
     parser.add_argument("--by", choices=("camera", "source"), default="source")
     parser.add_argument("--min-per-label", type=int, default=10, help="groups kept in the means")
     parser.add_argument("--budgets", type=int, nargs="*", default=[], help="crops to fit on")
+    parser.add_argument("--half", action="store_true", help="also fit on half of each group")
     parser.add_argument("--fit-min-per-label", type=int, default=10, help="as gennet calibrate")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -194,7 +200,13 @@ def main() -> None:
         )
     )
     budget = label_budget(
-        targets, probs, {g: groups[g] for g in kept}, default, args.budgets, args.fit_min_per_label
+        targets,
+        probs,
+        {g: groups[g] for g in kept},
+        default,
+        args.budgets,
+        args.fit_min_per_label,
+        args.half,
     )
     if budget:
         print_budget(budget)
