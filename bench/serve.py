@@ -271,7 +271,7 @@ def report(result: dict) -> str:
     if limit:
         raw = result["raw_limit"]
         lines.append(
-            f"in-process limit: {limit:.1f} crops/s, median of the rounds, each round the better "
+            f"in-process limit: {limit:.1f} crops/s, median of the rounds, each round the best "
             f"of batch {' and '.join(map(str, raw['round_batches']))} (sweep of every batch size "
             f"before: {raw['sweep_crops_per_s']:.1f} at batch {raw['batch']})"
         )
