@@ -3,7 +3,8 @@
 Under ``gennet serve`` the HTTP protocol itself reports a lost connection (``app.server``): it
 calls the hooks a request put in its scope under ``ON_DISCONNECT``. That costs nothing per request,
 where listening for ``http.disconnect`` on ``receive`` (the ASGI way, for any other server) needs a
-watcher task per request, created, woken and cancelled on the event loop of every answer.
+watcher task per request, created, woken and cancelled on the event loop of every answer. A
+request whose connection is already gone finds no hooks, listens on ``receive`` and is told at once.
 """
 
 import asyncio

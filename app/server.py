@@ -68,11 +68,14 @@ class GatedProtocol(HttpToolsProtocol):
         self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Also tells the request in progress, through its ``app.disconnect`` hooks."""
+        """Also tells the request in progress, through its ``app.disconnect`` hooks. They are
+        taken out of its scope: if it has not awaited its answer yet, it will listen on
+        ``receive``, which uvicorn now answers with ``http.disconnect`` at once."""
         cycle = self.cycle
         super().connection_lost(exc)
         if cycle is not None and cycle.disconnected:
-            hooks = cast(list[Callable[[], None]], cycle.scope.get(ON_DISCONNECT, []))
+            gone = cycle.scope.pop(ON_DISCONNECT, [])  # type: ignore[misc]
+            hooks = cast(list[Callable[[], None]], gone)
             for hook in list(hooks):
                 hook()
 

@@ -3,10 +3,10 @@
 In one run, on the same ONNX graph and the same real crops: the in-process limit (``latency.py
 --throughput-only``: decode + resize + normalise + ONNX Runtime, no HTTP; every batch size once,
 then, at the start of every round, that best one and the service's batch cap, the better of the
-two counting: one sweep's winner alone is often a fluke of a noisy moment), the service (``gennet serve``, defaults) and
-the plain server (``plain_fastapi.py``), both started once and driven alternately, cell by cell (in
-reverse order every other round), by the closed-loop generator at every client count, for
-``--rounds`` rounds; each cell reports the median over rounds, and each round's figures are also
+two counting: one sweep's winner alone is often a fluke of a noisy moment), the service (``gennet
+serve``, defaults) and the plain server (``plain_fastapi.py``), both started once and driven
+alternately, cell by cell (in reverse order every other round), by the closed-loop generator at
+every client count, for ``--rounds`` rounds; each cell reports the median over rounds, and each round's figures are also
 compared with each other (paired ratios), since the machine's speed drifts between rounds. By
 default every server is pinned to core 1 (``taskset -c 1``) with one model thread and the generator
 to core 0; ``--unpinned`` lets both use every core. Prints a markdown table and the targets, writes
