@@ -75,9 +75,8 @@ class GatedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
         if cycle is not None and cycle.disconnected:
             gone = cycle.scope.pop(ON_DISCONNECT, [])  # type: ignore[misc]
-            hooks = cast(list[Callable[[], None]], gone)
-            for hook in list(hooks):
-                hook()
+            for hook in cast(list[Callable[[], None]], gone):
+                hook()  # cancels a future; the request takes its hook back later, in its task
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         scope = cycle.scope

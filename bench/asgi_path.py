@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import uvloop
+from asgi_scope import post_scope
 from crops import PETA_ROOT, load_crops, payloads
 from starlette.types import ASGIApp, Message, Scope
 
@@ -31,23 +32,7 @@ _NEVER = asyncio.Event()  # the client never leaves
 def scope_for(headers: dict[str, str], body: bytes, plain: bool) -> Scope:
     """The scope ``gennet serve``'s protocol builds for a whole multipart POST /predict, or with
     ``plain`` the one any ASGI server builds (no arrival stamp, body flag or disconnect hooks)."""
-    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    raw += [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode())]
-    scope: Scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/predict",
-        "raw_path": b"/predict",
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw,
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "state": {},
-    }
+    scope = post_scope(headers, body)
     if not plain:
         scope |= {ARRIVED: time.monotonic(), BODY_COMPLETE: True, ON_DISCONNECT: []}
     return scope

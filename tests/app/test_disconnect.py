@@ -5,28 +5,12 @@ from collections.abc import Callable
 
 import pytest
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
-from starlette.types import Message, Scope
+from starlette.types import Message
 
 from app.disconnect import ON_DISCONNECT
+from bench.asgi_scope import post_scope
 
 pytestmark = pytest.mark.anyio
-
-
-def predict_scope(body: bytes) -> Scope:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/predict",
-        "raw_path": b"/predict",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"image/jpeg"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
 
 
 @pytest.mark.parametrize("told_by", ["receive", "protocol"])
@@ -36,7 +20,7 @@ async def test_disconnected_client_is_skipped(crops: list[bytes], told_by: str) 
     app = fake_app(predictor)
     gone = asyncio.Event()
     messages = iter([{"type": "http.request", "body": crops[1], "more_body": False}])
-    scope = predict_scope(crops[1])
+    scope = post_scope({"Content-Type": "image/jpeg"}, crops[1])
     hooks: list[Callable[[], None]] = []
     if told_by == "protocol":
         scope[ON_DISCONNECT] = hooks

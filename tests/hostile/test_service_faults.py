@@ -9,9 +9,10 @@ import payloads as p
 import pytest
 import uvicorn
 from service_fakes import FakePredictor, client_for, fake_app, metric_value, score_rows
-from starlette.types import Message, Scope
+from starlette.types import Message
 
 from app.server import DrainingServer
+from bench.asgi_scope import post_scope
 
 pytestmark = pytest.mark.anyio
 
@@ -84,26 +85,6 @@ async def test_a_broken_model_output_is_inference_failed(
     assert metric_value(metrics, "gennet_inference_errors_total") == 1
 
 
-def scope_for(path: str, content_type: str, length: int) -> Scope:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(length).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-
-
 MULTIPART_HEAD = (
     b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
     b"Content-Type: image/jpeg\r\n\r\n"
@@ -140,7 +121,7 @@ async def test_a_client_gone_mid_upload_costs_nothing_and_logs_no_error(
 
     async with client_for(app) as client:
         predictor.calls.clear()
-        await app(scope_for(path, content_type, len(body)), receive, send)
+        await app(post_scope({"Content-Type": content_type}, body, path), receive, send)
         after = await client.post("/predict", content=CROP, headers=JPEG)
         metrics = (await client.get("/metrics")).text
     log = capsys.readouterr().err
