@@ -192,6 +192,33 @@ def test_gennet_serve_answers_504_to_a_body_that_stops_arriving(
     assert fresh.status_code == 200
 
 
+def test_gennet_serve_answers_100_continue_and_head_requests_without_holding_them(
+    checkpoint_path: Path, crops: list[bytes], tmp_path: Path
+) -> None:
+    """Each answer's head waits for its body (``app.server.HeadWithBody``); a 100 Continue the
+    client waits for before sending its body, and the head of a bodiless answer, must not."""
+    env = service_env(checkpoint_path)
+    crop = crops[0]
+    address = ("127.0.0.1", int(env["GENNET_PORT"]))
+    with (
+        serving(["-m", "gennet.cli", "serve"], env, tmp_path / "log"),
+        socket.create_connection(address, timeout=10) as sock,
+    ):
+        head = "POST /predict HTTP/1.1\nHost: t\nContent-Type: image/jpeg\n"
+        _http(sock, head + f"Expect: 100-continue\nContent-Length: {len(crop)}\n")
+        interim = _recv(sock)  # before any body byte is sent
+        sock.sendall(crop)
+        status, headers, body = _answer(sock)
+        _http(sock, "HEAD /health/live HTTP/1.1\nHost: t\n")
+        bodiless = b""
+        while b"\r\n\r\n" not in bodiless:
+            bodiless += _recv(sock)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert status == 200 and json.loads(body)["label"] in ("male", "female")
+    assert headers["content-length"] == str(len(body))
+    assert bodiless.startswith(b"HTTP/1.1 ") and bodiless.endswith(b"\r\n\r\n")
+
+
 def test_corrupt_checkpoint_exits_non_zero_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "gennet.pt"
     bad.write_bytes(b"\x00garbage")
