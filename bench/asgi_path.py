@@ -85,7 +85,7 @@ async def drive(args: argparse.Namespace) -> None:
         f"per request ({total / wall:.0f} req/s in-process, model included)"
     )
     if profile:
-        pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(args.profile)
 
 
 def main() -> None:
@@ -99,6 +99,7 @@ def main() -> None:
         "--plain-asgi", action="store_true", help="scopes as any ASGI server builds them"
     )
     parser.add_argument("--profile", type=int, default=0, help="print the top N of cProfile")
+    parser.add_argument("--sort", default="tottime", help="cProfile order: tottime, cumulative")
     uvloop.run(drive(parser.parse_args()))
 
 

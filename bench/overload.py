@@ -7,12 +7,14 @@ request on its own keep-alive connection, up to ``--max-in-flight`` at once (mul
 bodies of real crops). Reports goodput against capacity, accepted latency, the share of 503s, how
 fast they are answered and whether they carry ``Retry-After``, 504s, client errors, the server's
 RSS before / peak / after, and how many seconds after the arrivals stop a 1-client probe's p50 is
-back within 20 % of the light-load p50.
+back within 20 % of the light-load p50. It does all of that ``--repeats`` times against the same
+server, each overload against the capacity measured just before it, and checks the targets on the
+medians.
 """
 
 import argparse
 import asyncio
-import json
+import statistics
 import time
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from stats import fmt, markdown_table, verdict, write_json
 RECOVERED = 1.2  # probe p50 within 20 % of the light-load p50
 PROBE_S = 1.0
 MAX_LAG_MS = 50  # later than this, the offered rate was not what the run claims
+OK_CODES = ("200", "503", "504")  # anything else: a connection error or a client time-out
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,6 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--factor", type=float, default=3.0, help="arrival rate / capacity")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of overload")
     parser.add_argument("--max-in-flight", type=int, default=4096, help="client-side cap")
+    parser.add_argument("--repeats", type=int, default=3, help="overloads, one after another")
     parser.add_argument("--recovery-limit", type=float, default=30.0, help="seconds of probing")
     parser.add_argument("--json", type=Path, help="default: bench/results/overload-<mode>.json")
     args = target.finish(parser.parse_args())
@@ -70,10 +74,12 @@ async def storm(
     return (await load).summary(), recovery
 
 
-def measure(base: str, items: list[Payload], args: argparse.Namespace, pid: int) -> dict:
-    url = base + "/predict"
-    run(closed_loop(url, items, 8, 2.0))  # warm-up
-    capacity = args.capacity or run(closed_loop(url, items, 64, 5.0)).summary()["ok_per_s"]
+def measure_once(url: str, items: list[Payload], args: argparse.Namespace, pid: int) -> dict:
+    """One repeat: capacity (closed loop, 64 clients, as long as the overload) and light-load p50
+    measured just before its own overload."""
+    capacity = (
+        args.capacity or run(closed_loop(url, items, 64, args.duration)).summary()["ok_per_s"]
+    )
     baseline = run(probe_p50(url, items, 3.0))
     rss_before = service.rss_mb(pid)
     sampler = service.RssSampler(pid)
@@ -83,37 +89,71 @@ def measure(base: str, items: list[Payload], args: argparse.Namespace, pid: int)
         "capacity_req_per_s": capacity,
         "rate_req_per_s": args.factor * capacity,
         "baseline_p50_ms": baseline,
+        "goodput_share": overload["ok_per_s"] / capacity,
         "overload": overload,
         "recovery": recovery,
         "rss_mb": {"before": rss_before, "peak": sampler.stop(), "after": service.rss_mb(pid)},
     }
 
 
-def checks(result: dict) -> list[tuple[str, bool]]:
-    """Issue 9's overload targets (and the validity of the run)."""
-    load = result["overload"]
-    p99, rej99, retry = load["ok_ms"]["p99"], load["rejected_ms"]["p99"], load["retry_after_share"]
-    goodput = load["ok_per_s"] / result["capacity_req_per_s"]
-    other = sum(n for code, n in load["status"].items() if code not in ("200", "503", "504"))
-    seconds, rss = result["recovery"]["seconds"], result["rss_mb"]
+def measure(base: str, items: list[Payload], args: argparse.Namespace, pid: int) -> list[dict]:
+    url = base + "/predict"
+    run(closed_loop(url, items, 8, 2.0))  # warm-up
+    return [measure_once(url, items, args, pid) for _ in range(args.repeats)]
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(statistics.median(present)) if present else None
+
+
+def summarise(repeats: list[dict]) -> dict:
+    """Medians over the repeats (the VM's speed drifts by 10 % within a minute, and each
+    capacity is a 5 s sample); counts and extremes over all of them."""
+    loads = [r["overload"] for r in repeats]
+    recoveries = [r["recovery"]["seconds"] for r in repeats]
+    return {
+        "goodput_share": _median([r["goodput_share"] for r in repeats]),
+        "ok_p99_ms": _median([load["ok_ms"]["p99"] for load in loads]),
+        "rejected_p99_ms": _median([load["rejected_ms"]["p99"] for load in loads]),
+        "recovery_s": None if None in recoveries else _median(recoveries),
+        "retry_after_shares": [load["retry_after_share"] for load in loads],
+        "other_answers": sum(
+            n for load in loads for code, n in load["status"].items() if code not in OK_CODES
+        ),
+        "rss_before_mb": repeats[0]["rss_mb"]["before"],
+        "rss_peak_mb": max(r["rss_mb"]["peak"] for r in repeats),
+        "not_sent": sum(load["not_sent"] for load in loads),
+        "max_lag_ms": max(load["max_lag_ms"] for load in loads),
+    }
+
+
+def checks(summary: dict) -> list[tuple[str, bool]]:
+    """Issue 9's overload targets on the medians of the repeats (and the validity of the run)."""
+    p99, rej99, seconds = summary["ok_p99_ms"], summary["rejected_p99_ms"], summary["recovery_s"]
+    retry, other = set(summary["retry_after_shares"]) - {None}, summary["other_answers"]
     return [
-        (f"goodput {goodput:.0%} of capacity >= 80 %", goodput >= 0.8),
+        (
+            f"goodput {summary['goodput_share']:.0%} of capacity >= 80 %",
+            summary["goodput_share"] >= 0.8,
+        ),
         (f"accepted p99 {fmt(p99)} ms <= 2500 ms", p99 is not None and p99 <= 2500),
         (f"refusals answered in p99 {fmt(rej99)} ms < 100 ms", rej99 is None or rej99 < 100),
-        (f"Retry-After on every 503 (share {fmt(retry)}; '-' = no 503 at all)", retry in (1, None)),
+        (f"Retry-After on every 503 (shares {sorted(retry)})", retry <= {1}),
         (
             f"{other} answers other than 200/503/504 (connection errors, client timeouts)",
             other == 0,
         ),
         (
-            f"RSS bounded: peak {rss['peak']:.0f} MB <= 2 x before {rss['before']:.0f} MB",
-            rss["peak"] <= 2 * rss["before"],
+            f"RSS bounded: peak {summary['rss_peak_mb']:.0f} MB <= 2 x before "
+            f"{summary['rss_before_mb']:.0f} MB",
+            summary["rss_peak_mb"] <= 2 * summary["rss_before_mb"],
         ),
         (f"probe p50 back within 20 % after {fmt(seconds, 1)} s (<= 2 s)", (seconds or 99) <= 2),
         (
-            f"generator kept the schedule: {load['not_sent']} not sent, max lag "
-            f"{load['max_lag_ms']:.0f} ms <= {MAX_LAG_MS} ms (validity of this run)",
-            load["not_sent"] == 0 and load["max_lag_ms"] <= MAX_LAG_MS,
+            f"generator kept the schedule: {summary['not_sent']} not sent, max lag "
+            f"{summary['max_lag_ms']:.0f} ms <= {MAX_LAG_MS} ms (validity of this run)",
+            summary["not_sent"] == 0 and summary["max_lag_ms"] <= MAX_LAG_MS,
         ),
     ]
 
@@ -122,41 +162,44 @@ def share(load: dict, code: str) -> str:
     return f"{load['status'].get(code, 0) / max(load['requests'], 1):.1%}"
 
 
-def report(result: dict) -> str:
+def repeat_row(index: int, result: dict) -> list[object]:
     load, rss, rec = result["overload"], result["rss_mb"], result["recovery"]
-    ok, rej = load["ok_ms"], load["rejected_ms"]
-    rows = [
-        ["capacity (closed loop, 64 clients)", f"{result['capacity_req_per_s']:.0f} req/s"],
-        ["goodput (200 per second)", f"{load['ok_per_s']:.0f} req/s"],
-        [
-            "arrivals (Poisson)",
-            f"{result['rate_req_per_s']:.0f} req/s for {result['duration_s']:g} s",
-        ],
-        ["deadline / queue", f"{result['deadline_ms']} ms / {result['max_queue'] or 'default'}"],
-        ["answers by status", json.dumps(load["status"])],
-        [
-            "accepted (200)",
-            f"{share(load, '200')}, p50 {fmt(ok['p50'])} ms, p99 {fmt(ok['p99'])} ms",
-        ],
-        [
-            "rejected (503)",
-            f"{share(load, '503')}, answered in p50 {fmt(rej['p50'])} ms, p99 {fmt(rej['p99'])} ms",
-        ],
-        ["Retry-After on 503s", fmt(load["retry_after_share"])],
-        ["deadline exceeded (504)", share(load, "504")],
-        [
-            "server RSS before / peak / after",
-            f"{rss['before']:.0f} / {rss['peak']:.0f} / {rss['after']:.0f} MB",
-        ],
-        ["light-load p50 before", f"{result['baseline_p50_ms']:.2f} ms"],
-        ["probe p50 per second after", ", ".join(fmt(p) for p in rec["window_p50_ms"]) + " ms"],
-        [
-            "generator max lag / CPU / not sent",
-            f"{load['max_lag_ms']:.1f} ms / {load['client_cpu']:.0%} / {load['not_sent']}",
-        ],
+    return [
+        index,
+        f"{result['capacity_req_per_s']:.0f}",
+        f"{result['rate_req_per_s']:.0f}",
+        f"{load['ok_per_s']:.0f} ({result['goodput_share']:.0%})",
+        f"{share(load, '200')} / {share(load, '503')} / {share(load, '504')}",
+        f"{fmt(load['ok_ms']['p50'])} / {fmt(load['ok_ms']['p99'])}",
+        f"{fmt(load['rejected_ms']['p50'])} / {fmt(load['rejected_ms']['p99'])}",
+        f"{fmt(rec['seconds'], 1)} ({', '.join(fmt(p) for p in rec['window_p50_ms'])} ms; "
+        f"before {result['baseline_p50_ms']:.2f})",
+        f"{rss['before']:.0f} / {rss['peak']:.0f} / {rss['after']:.0f}",
+        f"{load['max_lag_ms']:.0f} / {load['client_cpu']:.0%} / {load['not_sent']}",
     ]
-    lines = [f"mode: {result['mode']}", "", markdown_table(["overload", "figure"], rows), ""]
-    return "\n".join(lines + [f"- {verdict(passed)}: {text}" for text, passed in checks(result)])
+
+
+def report(result: dict) -> str:
+    header = [
+        "repeat",
+        "capacity req/s",
+        "arrivals req/s",
+        "goodput req/s (of capacity)",
+        "200 / 503 / 504",
+        "accepted p50 / p99 ms",
+        "503 p50 / p99 ms",
+        "recovery s (probe p50s)",
+        "RSS before / peak / after MB",
+        "generator lag ms / CPU / not sent",
+    ]
+    rows = [repeat_row(i + 1, r) for i, r in enumerate(result["repeats"])]
+    title = (
+        f"mode: {result['mode']}; Poisson arrivals at {result['factor']:g} x capacity for "
+        f"{result['duration_s']:g} s, up to {result['max_in_flight']} in flight; deadline "
+        f"{result['deadline_ms']} ms, queue {result['max_queue'] or 'default'}"
+    )
+    lines = [title, "", markdown_table(header, rows), "", "medians of the repeats:"]
+    return "\n".join(lines + [f"- {verdict(ok)}: {text}" for text, ok in checks(result["summary"])])
 
 
 def main() -> None:
@@ -168,11 +211,15 @@ def main() -> None:
     target.pin_client(args)
     server, base = target.start(args.app, env, args)
     try:
-        result = measure(base, items, args, server.pid)
+        repeats = measure(base, items, args, server.pid)
     finally:
         service.stop(server)
-    result |= {
+    result = {
+        "repeats": repeats,
+        "summary": summarise(repeats),
         "mode": args.mode,
+        "factor": args.factor,
+        "max_in_flight": args.max_in_flight,
         "deadline_ms": args.deadline_ms,
         "max_queue": args.max_queue,
         "duration_s": args.duration,

@@ -1,16 +1,19 @@
 """The service against the in-process limit and a plain one-file FastAPI server, side by side.
 
-In one run, on the same ONNX graph and the same real crops: the in-process limit (``latency.py
---throughput-only``: decode + resize + normalise + ONNX Runtime, no HTTP; every batch size once,
-then, at the start of every round, that best one and the service's batch cap, the better of the
-two counting: one sweep's winner alone is often a fluke of a noisy moment), the service (``gennet
-serve``, defaults) and the plain server (``plain_fastapi.py``), both started once and driven
-alternately, cell by cell (in reverse order every other round), by the closed-loop generator at
-every client count, for ``--rounds`` rounds; each cell reports the median over rounds, and each round's figures are also
-compared with each other (paired ratios), since the machine's speed drifts between rounds. By
-default every server is pinned to core 1 (``taskset -c 1``) with one model thread and the generator
-to core 0; ``--unpinned`` lets both use every core. Prints a markdown table and the targets, writes
-JSON.
+In one run, on the same ONNX graph and the same real crops:
+- the in-process limit (``latency.py --throughput-only``: decode + resize + normalise + ONNX
+  Runtime, no HTTP): every batch size once, then in every round, just before and just after the
+  64-client cells, that best one and the service's batch cap (one sweep's winner alone is often a
+  fluke of a noisy moment). A round's limit is the mean of its two sides, at the batch size with
+  the best median over the rounds;
+- the service (``gennet serve``, defaults) and the plain server (``plain_fastapi.py``), both
+  started once and driven alternately, cell by cell (in reverse order every other round), by the
+  closed-loop generator at every client count, for ``--rounds`` rounds.
+
+Each cell reports the median over rounds, and each round's figures are also compared with each
+other (paired ratios), since the machine's speed drifts between rounds. By default every server is
+pinned to core 1 (``taskset -c 1``) with one model thread and the generator to core 0;
+``--unpinned`` lets both use every core. Prints a markdown table and the targets, writes JSON.
 """
 
 import argparse
@@ -34,6 +37,7 @@ from app.settings import Settings
 SERVICE_APP = "gennet serve"  # the default of --app
 PLAIN_APP = "bench.plain_fastapi:app"
 SERVICE_BATCH = Settings.model_fields["max_batch_size"].default  # its batches at 64 clients
+LIMIT_CLIENTS = 64  # the cells compared with the in-process limit
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,7 +60,8 @@ def parse_args() -> argparse.Namespace:
 
 def raw_limit(args: argparse.Namespace, batches: list[int] | None = None) -> dict:
     """The in-process limit, measured in a subprocess on the server's core with its threads: at
-    every batch size, or at ``batches`` for ``--duration`` seconds each; the best one counts."""
+    every batch size, or at ``batches`` for ``--duration`` seconds each. ``latency.py``'s
+    throughput table: the best cell (``raw_limit``) and every cell (``cells``)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "raw.json"
         flags = {
@@ -75,7 +80,7 @@ def raw_limit(args: argparse.Namespace, batches: list[int] | None = None) -> dic
         subprocess.run(
             service.pinned(cmd, target.server_cores(args)), check=True, stdout=subprocess.DEVNULL
         )
-        return json.loads(out.read_text())["throughput"]["raw_limit"]
+        return json.loads(out.read_text())["throughput"]
 
 
 def drive(base: str, pid: int, items: list[Payload], clients: int, duration: float) -> dict:
@@ -136,15 +141,16 @@ def paired(result: dict) -> list[str]:
             f" (range {min(ratios):.3f}-{max(ratios):.3f}), ahead in {ahead} of {len(ratios)} rounds"
         )
     limits = (result.get("raw_limit") or {}).get("rounds")
-    if limits and "64" in on:
-        shares = [a / b for a, b in zip(on["64"]["req_per_s_rounds"], limits, strict=True)]
+    key = str(LIMIT_CLIENTS)
+    if limits and key in on:
+        shares = [a / b for a, b in zip(on[key]["req_per_s_rounds"], limits, strict=True)]
         lines.append(
-            f"- 64 clients: service / in-process limit of the same round: median "
+            f"- {key} clients: service / in-process limit of the same round: median "
             f"{statistics.median(shares):.3f} (range {min(shares):.3f}-{max(shares):.3f})"
         )
-        cell = on["64"]
+        cell = on[key]
         lines.append(
-            f"- 64 clients: service CPU per answer {cell['loop_cpu_ms']:.2f} ms on the event loop"
+            f"- {key} clients: service CPU per answer {cell['loop_cpu_ms']:.2f} ms on the event loop"
             f" + {cell['work_cpu_ms']:.2f} ms on its other threads, against "
             f"{1000 / statistics.median(limits):.2f} ms per crop in the in-process limit"
         )
@@ -157,21 +163,23 @@ def alternate(
     client_counts: list[int],
     rounds: int,
     duration: float,
-    before_round: Callable[[], None] = lambda: None,
+    beside: Callable[[int], None] = lambda clients: None,
 ) -> dict[str, dict[int, list[dict]]]:
     """Drive the servers at ``bases`` (name -> base URL, pid) cell by cell, round after round, in
     reverse order every other round (ABBA: no server always runs first in a cell); each server's
-    cells per client count, one per round."""
+    cells per client count, one per round. ``beside(clients)`` runs just before and just after
+    each round's cells at ``clients``."""
     samples: dict[str, dict[int, list[dict]]] = {name: {} for name in bases}
     for round_index in range(rounds):
-        before_round()
         for clients in client_counts:
             order = list(bases.items())
             if round_index % 2:
                 order.reverse()
+            beside(clients)
             for name, (base, pid) in order:
                 cell = drive(base, pid, items, clients, duration)
                 samples[name].setdefault(clients, []).append(cell)
+            beside(clients)
     return samples
 
 
@@ -183,9 +191,35 @@ def servers(args: argparse.Namespace) -> dict[str, tuple[str, dict[str, str]]]:
     return chosen
 
 
+def round_limits(sides: list[dict[str, float]]) -> dict:
+    """Each round's limit per batch size is the mean of its two sides; the best batch size is
+    the one with the best median over the rounds. (Taking each round's better batch size would
+    pick the luckier of two noisy samples every round, and overstate the limit.)"""
+    if not sides:
+        return {"crops_per_s": None}
+    by_batch = {
+        b: [
+            statistics.mean(pair[b] for pair in (sides[i], sides[i + 1]))
+            for i in range(0, len(sides), 2)
+        ]
+        for b in sides[0]
+    }
+    medians = {b: statistics.median(values) for b, values in by_batch.items()}
+    best = max(medians, key=medians.__getitem__)
+    return {
+        "sides": sides,
+        "round_medians": medians,
+        "round_batch": int(best),
+        "rounds": by_batch[best],
+        "crops_per_s": medians[best],
+    }
+
+
 def compare(args: argparse.Namespace, items: list[Payload], limit: dict) -> dict:
     """Start every server, then drive them alternately, cell by cell, round after round; each
-    round first measures the in-process limit again (into ``limit``)."""
+    round measures the in-process limit again just before and just after its 64-client cells
+    (into ``limit``: the machine's speed drifts by 10 % within a minute, so the limit a cell is
+    compared with is measured beside it)."""
     started = {name: target.start(app, env, args) for name, (app, env) in servers(args).items()}
     try:
         for _, base in started.values():
@@ -194,19 +228,17 @@ def compare(args: argparse.Namespace, items: list[Payload], limit: dict) -> dict
             name: {"startup_s": s.startup_s, "rss_mb": service.rss_mb(s.pid)}
             for name, (s, _) in started.items()
         }
-        limit["rounds"], limit["round_batches"] = [], sorted({limit["batch"], SERVICE_BATCH})
+        limit["round_batches"] = sorted({limit["batch"], SERVICE_BATCH})
+        sides: list[dict[str, float]] = []  # before, after, ... the 64-client cells: per batch
+
+        def beside(clients: int) -> None:
+            if clients == LIMIT_CLIENTS:
+                cells = raw_limit(args, limit["round_batches"])["cells"][str(args.threads)]
+                sides.append({b: cell["end_to_end"] for b, cell in cells.items()})
+
         bases = {name: (base, s.pid) for name, (s, base) in started.items()}
-        samples = alternate(
-            bases,
-            items,
-            args.client_counts,
-            args.rounds,
-            args.duration,
-            before_round=lambda: limit["rounds"].append(
-                raw_limit(args, limit["round_batches"])["crops_per_s"]
-            ),
-        )
-        limit["crops_per_s"] = statistics.median(limit["rounds"])
+        samples = alternate(bases, items, args.client_counts, args.rounds, args.duration, beside)
+        limit |= round_limits(sides)
         for name, (s, _) in started.items():
             info[name]["rss_end_mb"] = service.rss_mb(s.pid)
             info[name]["cells"] = {str(c): median_cell(v) for c, v in samples[name].items()}
@@ -271,8 +303,10 @@ def report(result: dict) -> str:
     if limit:
         raw = result["raw_limit"]
         lines.append(
-            f"in-process limit: {limit:.1f} crops/s, median of the rounds, each round the best "
-            f"of batch {' and '.join(map(str, raw['round_batches']))} (sweep of every batch size "
+            f"in-process limit: {limit:.1f} crops/s at batch {raw['round_batch']}, median of the "
+            f"rounds, each round the mean of its measures just before and after the "
+            f"{LIMIT_CLIENTS}-client cells; batch {raw['round_batch']} is the best median of "
+            f"batch {' and '.join(map(str, raw['round_batches']))} (sweep of every batch size "
             f"before: {raw['sweep_crops_per_s']:.1f} at batch {raw['batch']})"
         )
     lines += [
@@ -296,7 +330,7 @@ def main() -> None:
         "rounds": args.rounds,
         "checkpoint": str(args.checkpoint),
     }
-    sweep = raw_limit(args)  # every batch size, once: which one is best
+    sweep = raw_limit(args)["raw_limit"]  # every batch size, once: which one is best
     result["raw_limit"] = {"batch": sweep["batch"], "sweep_crops_per_s": sweep["crops_per_s"]}
     target.pin_client(args)
     result["servers"] = compare(args, items, result["raw_limit"])
