@@ -114,17 +114,30 @@ def _recv(sock: socket.socket) -> bytes:
     return chunk
 
 
-def _answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP/1.1 response with a Content-Length body, read off ``sock``."""
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def _answers(sock: socket.socket, count: int) -> list[Answer]:
+    """``count`` HTTP/1.1 responses with Content-Length bodies, read off ``sock`` in order."""
+    answers: list[Answer] = []
     data = b""
-    while b"\r\n\r\n" not in data:
-        data += _recv(sock)
-    head, body = data.split(b"\r\n\r\n", 1)
-    status_line, *lines = head.decode().split("\r\n")
-    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
-    while len(body) < int(headers["content-length"]):
-        body += _recv(sock)
-    return int(status_line.split()[1]), headers, body
+    while len(answers) < count:
+        while b"\r\n\r\n" not in data:
+            data += _recv(sock)
+        head, data = data.split(b"\r\n\r\n", 1)
+        status_line, *lines = head.decode().split("\r\n")
+        headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+        length = int(headers["content-length"])
+        while len(data) < length:
+            data += _recv(sock)
+        answers.append((int(status_line.split()[1]), headers, data[:length]))
+        data = data[length:]
+    return answers
+
+
+def _answer(sock: socket.socket) -> Answer:
+    """One HTTP/1.1 response with a Content-Length body, read off ``sock``."""
+    return _answers(sock, 1)[0]
 
 
 def test_gennet_serve_refuses_excess_before_the_app_and_keeps_the_connection(
@@ -192,11 +205,12 @@ def test_gennet_serve_answers_504_to_a_body_that_stops_arriving(
     assert fresh.status_code == 200
 
 
-def test_gennet_serve_answers_100_continue_and_head_requests_without_holding_them(
+def test_gennet_serve_answers_100_continue_pipelined_and_head_requests_without_holding_them(
     checkpoint_path: Path, crops: list[bytes], tmp_path: Path
 ) -> None:
     """Each answer's head waits for its body (``app.server.HeadWithBody``); a 100 Continue the
-    client waits for before sending its body, and the head of a bodiless answer, must not."""
+    client waits for before sending its body, and the head of a bodiless answer, must not, and a
+    pipelined request still gets its answer after the first one's."""
     env = service_env(checkpoint_path)
     crop = crops[0]
     address = ("127.0.0.1", int(env["GENNET_PORT"]))
@@ -209,6 +223,11 @@ def test_gennet_serve_answers_100_continue_and_head_requests_without_holding_the
         interim = _recv(sock)  # before any body byte is sent
         sock.sendall(crop)
         status, headers, body = _answer(sock)
+        # Pipelined: the second request waits for the first answer, then gets a writer of its own.
+        post = head + f"Content-Length: {len(crop)}\n"
+        pipelined = post.replace("\n", "\r\n").encode() + b"\r\n" + crop
+        sock.sendall(pipelined + b"GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n")
+        first, second = _answers(sock, 2)
         _http(sock, "HEAD /health/live HTTP/1.1\nHost: t\n")
         bodiless = b""
         while b"\r\n\r\n" not in bodiless:
@@ -216,6 +235,8 @@ def test_gennet_serve_answers_100_continue_and_head_requests_without_holding_the
     assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
     assert status == 200 and json.loads(body)["label"] in ("male", "female")
     assert headers["content-length"] == str(len(body))
+    assert first[0] == 200 and json.loads(first[2])["label"] in ("male", "female")
+    assert second[0] == 200 and "label" not in json.loads(second[2])
     assert bodiless.startswith(b"HTTP/1.1 ") and bodiless.endswith(b"\r\n\r\n")
 
 
