@@ -32,6 +32,8 @@ from app.errors import (
 from app.service import within
 
 MULTIPART = "multipart/form-data"
+_LONE_PART_HEADERS = ("content-disposition", "content-type")
+_MAX_LONE_HEAD = 1024  # a crop's part head is about 100 bytes; longer ones go to the parser
 _MAX_TEXT_FIELDS = 16
 _MAX_TEXT_FIELD_BYTES = 64 * 1024
 
@@ -110,6 +112,8 @@ def _lone_file(boundary: str, body: bytes) -> tuple[str, bytes] | None:
     It is how cameras send a crop, and finding its two delimiters directly costs a fraction of
     running the parser (``bench/asgi_path.py``). The part's headers are read with the parser's own
     rules; ``tests/app/test_uploads.py`` checks that both read every form alike."""
+    if not boundary.isascii():
+        return None
     delimiter = b"\r\n--" + boundary.encode("ascii")
     opening, closing = delimiter[2:] + b"\r\n", delimiter + b"--\r\n"
     if not (body.startswith(opening) and body.endswith(closing)):
@@ -135,10 +139,6 @@ def _lone_file(boundary: str, body: bytes) -> tuple[str, bytes] | None:
     return name, body[head_end + 4 : data_end]
 
 
-_LONE_PART_HEADERS = ("content-disposition", "content-type")
-_MAX_LONE_HEAD = 1024  # a crop's part head is about 100 bytes; longer ones go to the parser
-
-
 def form_files(content_type: str, body: bytes, name: str, max_files: int) -> list[bytes]:
     """The files uploaded under field ``name`` of a multipart ``body``; 422 for a malformed form,
     more than ``max_files`` files, too many or too large text fields, or a text value there."""
@@ -146,7 +146,7 @@ def form_files(content_type: str, body: bytes, name: str, max_files: int) -> lis
     boundary = params.get("boundary")
     if not boundary:
         raise InvalidRequestError("malformed multipart form: no boundary")
-    lone = _lone_file(boundary, body) if boundary.isascii() else None
+    lone = _lone_file(boundary, body)
     if lone is not None:
         return [lone[1]] if lone[0] == name else []
     files: list[bytes] = []

@@ -108,8 +108,8 @@ def _median(values: list[float | None]) -> float | None:
 
 
 def summarise(repeats: list[dict]) -> dict:
-    """Medians over the repeats (the VM's speed drifts by 10 % within a minute, and each
-    capacity is a 5 s sample); counts and extremes over all of them."""
+    """Medians over the repeats (the VM's speed drifts by 10 % within a minute, and so does
+    each repeat's capacity); counts and extremes over all of them."""
     loads = [r["overload"] for r in repeats]
     recoveries = [r["recovery"]["seconds"] for r in repeats]
     return {
