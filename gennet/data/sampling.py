@@ -48,6 +48,15 @@ class EpochSampler:
         _, sources = np.unique([s.source for s in samples], return_inverse=True)
         return cls(groups, sources, cfg)
 
+    @property
+    def epoch_size(self) -> int:
+        """How many crops :meth:`indices` returns each epoch."""
+        if self.cfg.samples_per_epoch:
+            return self.cfg.samples_per_epoch
+        if not self.cfg.identity_cap:
+            return len(self.groups)
+        return int(np.minimum(np.bincount(self.groups), self.cfg.identity_cap).sum())
+
     def _capped_pool(self, g: torch.Generator) -> np.ndarray:
         """Indices of at most ``identity_cap`` random crops of each person."""
         n = len(self.groups)

@@ -10,6 +10,7 @@ from gennet.data.augment import AugmentConfig
 from gennet.data.sampling import SamplingConfig
 from gennet.errors import ConfigError
 from gennet.preprocess import DEFAULT_INPUT_SIZE
+from gennet.train.schedule import LRSchedule
 
 
 class TrainConfig(BaseModel):
@@ -30,6 +31,8 @@ class TrainConfig(BaseModel):
     min_epochs: int = Field(default=4, ge=1)
     max_epochs: int = Field(default=12, ge=1)
     patience: int = Field(default=3, ge=1)
+    lr_schedule: LRSchedule = "plateau"
+    lr_min_factor: float = Field(default=0.01, ge=0.0, le=1.0)  # cosine: the final rate / peak
     plateau_factor: float = Field(default=0.3, gt=0.0, le=1.0)
     plateau_patience: int = Field(default=1, ge=0)
     warmup_steps: int = Field(default=200, ge=0)

@@ -1,5 +1,5 @@
-"""The training loop: cached decoded crops, batch augmentation, AdamW + warm-up +
-ReduceLROnPlateau on val loss, an EMA of the weights, early stopping on val macro-F1, and a
+"""The training loop: cached decoded crops, batch augmentation, AdamW + warm-up + a plateau or
+cosine learning-rate schedule (``gennet.train.schedule``), an EMA of the weights, early stopping on val macro-F1, and a
 checkpoint that carries the chosen threshold and val/test metrics."""
 
 import csv
@@ -36,6 +36,7 @@ from gennet.models.transfer import load_partial
 from gennet.preprocess import PreprocessSpec
 from gennet.train.config import TrainConfig
 from gennet.train.losses import build_loss
+from gennet.train.schedule import LearningRate
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,15 @@ class _Run:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.optimizer_lr, weight_decay=cfg.weight_decay
         )
-        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+        self.lr = LearningRate(
+            self.optimizer,
+            cfg.lr_schedule,
+            peak=cfg.optimizer_lr,
+            warmup_steps=cfg.warmup_steps,
+            total_steps=self.planned_steps,
+            floor=cfg.lr_min_factor,
+            plateau_factor=cfg.plateau_factor,
+            plateau_patience=cfg.plateau_patience,
         )
         self.mean = torch.tensor(spec.mean).view(1, 3, 1, 1).to(cfg.device)
         self.std = torch.tensor(spec.std).view(1, 3, 1, 1).to(cfg.device)
@@ -134,13 +142,14 @@ class _Run:
         self.step = 0
 
     @property
+    def planned_steps(self) -> int:
+        """Optimiser steps if the run lasts ``max_epochs`` (or stops at ``max_steps``)."""
+        planned = self.cfg.max_epochs * (self.sampler.epoch_size // self.cfg.batch_size)
+        return min(planned, self.cfg.max_steps) if self.cfg.max_steps else planned
+
+    @property
     def out_of_steps(self) -> bool:
         return bool(self.cfg.max_steps) and self.step >= self.cfg.max_steps
-
-    def _warm_up(self) -> None:
-        if self.step < self.cfg.warmup_steps:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.cfg.optimizer_lr * (self.step + 1) / self.cfg.warmup_steps
 
     def _batch(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
@@ -159,7 +168,7 @@ class _Run:
         bar = tqdm(range(0, len(order) - size + 1, size), desc=f"epoch {epoch}", leave=False)
         for start in bar:
             x, y = self._batch(np.sort(order[start : start + size]))
-            self._warm_up()
+            self.lr.before_step(self.step)
             loss = self.criterion(self.model(x), y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -173,13 +182,13 @@ class _Run:
         return float(np.mean(losses))
 
     def validate(self, val_data: SplitData) -> dict[str, float]:
-        """Val loss, the best threshold and the macro-F1 at it, for the EMA weights; steps the
-        plateau schedule on the val loss."""
+        """Val loss, the best threshold and the macro-F1 at it, for the EMA weights; ends the
+        epoch for the learning-rate schedule."""
         probs = _val_probs(self.ema.module, val_data, self.spec)
         val_loss = _bce(probs, val_data.targets)
         threshold = best_threshold(val_data.targets, probs)
         val_f1 = classification_metrics(val_data.targets, probs, threshold)["macro_f1"]
-        self.plateau.step(val_loss)
+        self.lr.after_epoch(val_loss)
         return {"val_loss": val_loss, "val_macro_f1": val_f1, "val_threshold": threshold}
 
 
@@ -205,7 +214,7 @@ def train(cfg: TrainConfig) -> tuple[Path, CheckpointMeta]:
         row = {"epoch": epoch, "step": run.step, "train_loss": train_loss}
         row |= run.validate(splits["val"])
         row |= {
-            "lr": run.optimizer.param_groups[0]["lr"],
+            "lr": run.lr.current,
             "minutes": (time.monotonic() - started) / 60,
         }
         history.add(row)
@@ -215,7 +224,8 @@ def train(cfg: TrainConfig) -> tuple[Path, CheckpointMeta]:
             best_state = {k: v.detach().clone() for k, v in run.ema.module.state_dict().items()}
         else:
             stale += 1
-        if run.out_of_steps or (epoch >= cfg.min_epochs and stale >= cfg.patience):
+        stop_early = run.lr.allows_early_stop and epoch >= cfg.min_epochs and stale >= cfg.patience
+        if run.out_of_steps or stop_early:
             break
     assert best_state is not None
     run.model.load_state_dict(best_state)

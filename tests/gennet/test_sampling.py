@@ -61,3 +61,15 @@ def test_source_power_zero_gives_every_source_the_same_share() -> None:
 def test_fixed_epoch_length_draws_without_repeats_when_the_pool_allows() -> None:
     drawn = _draw(SamplingConfig(samples_per_epoch=50))
     assert len(drawn) == 50 == len(set(drawn.tolist()))
+
+
+def test_epoch_size_is_the_length_of_every_draw() -> None:
+    for cfg in (
+        SamplingConfig(),
+        SamplingConfig(identity_cap=5),
+        SamplingConfig(identity_cap=5, source_power=0.5),
+        SamplingConfig(samples_per_epoch=64),
+    ):
+        sampler = EpochSampler.from_samples(_samples(), cfg)
+        sizes = {len(sampler.indices(torch.Generator().manual_seed(s))) for s in range(3)}
+        assert sizes == {sampler.epoch_size}, cfg

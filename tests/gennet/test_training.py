@@ -72,3 +72,29 @@ def test_a_few_steps_reduce_the_training_loss(
     assert {"val", "test", "val_tta", "test_tta"} <= set(loaded.metrics)
     assert 0.0 < loaded.threshold < 1.0
     assert (cfg.out / "history.csv").is_file() and (cfg.out / "metrics.json").is_file()
+
+
+def test_the_cosine_schedule_spans_the_planned_epochs(
+    tiny_peta: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENNET_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = TrainConfig(
+        data=tiny_peta,
+        out=tmp_path / "run",
+        batch_size=8,
+        min_epochs=1,
+        max_epochs=3,
+        patience=1,
+        warmup_steps=2,
+        lr_schedule="cosine",
+        augment=NO_AUGMENTATION,
+        final_tta=False,
+        threads=1,
+    )
+    train(cfg)
+
+    history = json.loads((cfg.out / "history.json").read_text())
+    rates = [row["lr"] for row in history]
+    assert [row["step"] for row in history] == [4, 8, 12]  # 32 crops / 8 a step, 3 epochs
+    assert rates[0] > rates[1] > rates[2]
+    assert rates[2] < 0.05 * cfg.optimizer_lr  # near the floor at the planned end
