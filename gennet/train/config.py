@@ -26,6 +26,8 @@ class TrainConfig(BaseModel):
     loss: str = "bce"
     label_smoothing: float = Field(default=0.1, ge=0.0, lt=1.0)
     optimizer_lr: float = Field(default=1e-3, gt=0.0)
+    # the rate of the tensors loaded from init_from, as a share of optimizer_lr (1: no difference)
+    pretrained_lr_factor: float = Field(default=1.0, gt=0.0, le=1.0)
     weight_decay: float = Field(default=0.05, ge=0.0)
     batch_size: int = Field(default=64, ge=1)
     min_epochs: int = Field(default=4, ge=1)

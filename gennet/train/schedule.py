@@ -5,7 +5,7 @@ Both schedules start with a linear warm-up. ``plateau`` then holds the peak rate
 stopping applies. ``cosine`` decays the rate from the peak to ``lr_min_factor`` of it over the
 run's planned steps (stepped every optimiser step); early stopping is off under it, since stopping
 early would skip the low-rate end that the schedule exists for. Epochs are still chosen by val
-macro-F1 either way.
+macro-F1 either way. A parameter group's ``lr_scale`` (default 1) scales its rate throughout.
 """
 
 import math
@@ -59,11 +59,13 @@ class LearningRate:
 
     @property
     def current(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
+        """The unscaled rate (a group's rate over its ``lr_scale``)."""
+        group = self.optimizer.param_groups[0]
+        return float(group["lr"] / group.get("lr_scale", 1.0))
 
     def _set(self, rate: float) -> None:
         for group in self.optimizer.param_groups:
-            group["lr"] = rate
+            group["lr"] = rate * group.get("lr_scale", 1.0)
 
     def before_step(self, step: int) -> None:
         if self.plateau is None:

@@ -83,14 +83,37 @@ def _bce(probs: np.ndarray, targets: np.ndarray) -> float:
     return float(F.binary_cross_entropy(p, torch.from_numpy(targets).double()))
 
 
-def _build_model(cfg: TrainConfig) -> nn.Module:
+def _build_model(cfg: TrainConfig) -> tuple[nn.Module, set[str]]:
+    """The model, and the names of the tensors loaded from ``cfg.init_from``."""
     model = create_model(cfg.arch, **cfg.arch_kwargs)
-    if cfg.init_from is not None:
-        report = load_partial(model, cfg.init_from)
-        log.info("init from %s: %s", cfg.init_from, report.summary())
-        if report.missing:
-            log.info("not initialised from it: %s", ", ".join(report.missing))
-    return model
+    if cfg.init_from is None:
+        return model, set()
+    report = load_partial(model, cfg.init_from)
+    log.info("init from %s: %s", cfg.init_from, report.summary())
+    if report.missing:
+        log.info("not initialised from it: %s", ", ".join(report.missing))
+    return model, set(report.loaded)
+
+
+def _param_groups(model: nn.Module, pretrained: set[str], cfg: TrainConfig) -> list[dict[str, Any]]:
+    """The optimiser's groups: the pretrained parameters at ``pretrained_lr_factor`` x the rate and
+    the rest at the rate (``lr_scale`` is read by :class:`LearningRate`); one group at factor 1."""
+    factor = cfg.pretrained_lr_factor
+    named = list(model.named_parameters())
+    if factor == 1.0 or not pretrained:
+        return [{"params": [p for _, p in named], "lr": cfg.optimizer_lr, "lr_scale": 1.0}]
+    return [
+        {
+            "params": [p for n, p in named if n in pretrained],
+            "lr": cfg.optimizer_lr * factor,
+            "lr_scale": factor,
+        },
+        {
+            "params": [p for n, p in named if n not in pretrained],
+            "lr": cfg.optimizer_lr,
+            "lr_scale": 1.0,
+        },
+    ]
 
 
 class EpochLog:
@@ -117,14 +140,15 @@ class _Run:
         self.spec = spec
         self.train_data = train_data
         self.sampler = EpochSampler.from_samples(train_data.samples, cfg.sampling)
-        self.model = _build_model(cfg).to(cfg.device)
+        model, pretrained = _build_model(cfg)
+        self.model = model.to(cfg.device)
         self.ema = AveragedModel(
             self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
         )
         positive_ratio = float(train_data.targets.mean())
         self.criterion = build_loss(cfg.loss, positive_ratio, cfg.label_smoothing)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.optimizer_lr, weight_decay=cfg.weight_decay
+            _param_groups(self.model, pretrained, cfg), weight_decay=cfg.weight_decay
         )
         self.lr = LearningRate(
             self.optimizer,

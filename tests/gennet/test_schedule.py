@@ -1,12 +1,16 @@
-"""The learning-rate schedules: warm-up, cosine decay to its floor, and the plateau cut."""
+"""The learning-rate schedules: warm-up, cosine decay to its floor, the plateau cut, and the
+pretrained parameters' share of the rate."""
 
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
+from gennet.train.config import TrainConfig
 from gennet.train.schedule import LearningRate, cosine_factor
+from gennet.train.trainer import _param_groups
 
 
 def _optimizer(lr: float = 1.0) -> torch.optim.Optimizer:
@@ -59,3 +63,25 @@ def test_plateau_warms_up_holds_the_peak_and_cuts_when_the_loss_stalls() -> None
     rate.after_epoch(1.0)  # no improvement, patience 0: cut by 0.3
     assert rate.current == pytest.approx(3e-4)
     assert rate.allows_early_stop
+
+
+def test_pretrained_parameters_keep_their_share_of_the_rate_through_warm_up_and_decay(
+    tmp_path: Path,
+) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    cfg = TrainConfig(data=tmp_path, pretrained_lr_factor=0.1, optimizer_lr=1e-3)
+    groups = _param_groups(model, {"0.weight", "0.bias"}, cfg)
+    assert [len(g["params"]) for g in groups] == [2, 2]
+    optimizer = torch.optim.AdamW(groups)
+    rate = LearningRate(optimizer, "cosine", 1e-3, 4, 20, 0.01, 0.3, 1)
+    for step in (0, 3, 10, 19):
+        rate.before_step(step)
+        pretrained, rest = (g["lr"] for g in optimizer.param_groups)
+        assert pretrained == pytest.approx(0.1 * rest)
+        assert rate.current == pytest.approx(rest)
+
+
+def test_factor_one_keeps_a_single_group(tmp_path: Path) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    groups = _param_groups(model, {"0.weight"}, TrainConfig(data=tmp_path))
+    assert len(groups) == 1 and len(groups[0]["params"]) == 4
