@@ -16,9 +16,9 @@ Why it is built this way:
   instead of one global average, and a dropout-regularised linear layer maps the stripes to one
   logit: the probability of ``male`` after a sigmoid.
 
-* ``mixstyle`` (off by default) is a training-only domain-generalisation switch: it mixes the
-  feature statistics of random pairs of crops after the 24- and 32-channel stages
-  (:mod:`gennet.models.mixstyle`); evaluation and the exported graph are unchanged.
+* ``mixstyle`` and ``dsu`` (off by default) are training-only domain-generalisation switches: after
+  the 24- and 32-channel stages they mix the feature statistics of random pairs of crops, or
+  resample them (:mod:`gennet.models.mixstyle`); evaluation and the exported graph are unchanged.
 
 ``gennet_v2`` is the same network without the input pool: the trunk sees all 256x128 input pixels,
 which costs ~4x the FLOPs (about 0.4 GFLOPs) for more detail on very small heads.
@@ -26,7 +26,7 @@ which costs ~4x the FLOPs (about 0.4 GFLOPs) for more detail on very small heads
 
 from torch import Tensor, nn
 
-from gennet.models.mixstyle import MixStyle
+from gennet.models.mixstyle import DSU, MixStyle
 from gennet.models.registry import register_model
 
 # (expansion t, output channels c, repeats n, first stride s), as in MobileNetV2.
@@ -39,8 +39,9 @@ _INVERTED_RESIDUAL_SETTINGS = (
     (6, 160, 3, 2),
     (6, 320, 1, 1),
 )
-# features.N after which MixStyle mixes: the last blocks of the 24- and 32-channel stages.
-_MIXSTYLE_AFTER = frozenset({3, 6})
+# features.N after which the style layers (MixStyle, DSU) act: the last blocks of the 24- and
+# 32-channel stages.
+_STYLE_AFTER = frozenset({3, 6})
 
 
 def _conv_bn_relu6(
@@ -101,32 +102,45 @@ class GenNet(nn.Module):
     """Person crop (B, 3, H, W), normalised -> one logit per crop (B,)."""
 
     def __init__(
-        self, input_pool: int = 2, stripes: int = 2, dropout: float = 0.2, mixstyle: float = 0.0
+        self,
+        input_pool: int = 2,
+        stripes: int = 2,
+        dropout: float = 0.2,
+        mixstyle: float = 0.0,
+        dsu: float = 0.0,
     ) -> None:
         super().__init__()
         self.input_pool = nn.AvgPool2d(input_pool) if input_pool > 1 else nn.Identity()
         self.features = mobilenet_v2_features()
         self.head = StripeHead(1280, stripes, dropout)
-        self.mixstyle = MixStyle(mixstyle) if mixstyle > 0 else None
+        styles: list[nn.Module] = [MixStyle(mixstyle)] if mixstyle > 0 else []
+        styles += [DSU(dsu)] if dsu > 0 else []
+        self.style = nn.Sequential(*styles) if styles else None
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.input_pool(x)
-        if self.mixstyle is None or not self.training:
+        if self.style is None or not self.training:
             return self.head(self.features(x))
         for index, layer in enumerate(self.features):
             x = layer(x)
-            if index in _MIXSTYLE_AFTER:
-                x = self.mixstyle(x)
+            if index in _STYLE_AFTER:
+                x = self.style(x)
         return self.head(x)
 
 
 @register_model
 def gennet(
-    input_pool: int = 2, stripes: int = 2, dropout: float = 0.2, mixstyle: float = 0.0
+    input_pool: int = 2,
+    stripes: int = 2,
+    dropout: float = 0.2,
+    mixstyle: float = 0.0,
+    dsu: float = 0.0,
 ) -> nn.Module:
-    return GenNet(input_pool=input_pool, stripes=stripes, dropout=dropout, mixstyle=mixstyle)
+    return GenNet(input_pool, stripes, dropout, mixstyle, dsu)
 
 
 @register_model
-def gennet_v2(stripes: int = 2, dropout: float = 0.2, mixstyle: float = 0.0) -> nn.Module:
-    return GenNet(input_pool=1, stripes=stripes, dropout=dropout, mixstyle=mixstyle)
+def gennet_v2(
+    stripes: int = 2, dropout: float = 0.2, mixstyle: float = 0.0, dsu: float = 0.0
+) -> nn.Module:
+    return GenNet(1, stripes, dropout, mixstyle, dsu)

@@ -6,7 +6,7 @@ from torch import nn
 
 from gennet.models import create_model
 from gennet.models.complexity import count_gflops, count_parameters
-from gennet.models.mixstyle import MixStyle
+from gennet.models.mixstyle import DSU, MixStyle
 
 INPUT_SIZE = (256, 128)
 # Small batches; the heavy architectures get one or two crops to keep the suite fast.
@@ -71,10 +71,23 @@ def test_mixstyle_mixes_statistics_in_training_only() -> None:
     assert torch.equal(mix.eval()(x), x)
 
 
-def test_gennet_with_mixstyle_exports_the_same_graph_as_without() -> None:
+def test_dsu_resamples_statistics_by_their_spread_over_the_batch_in_training_only() -> None:
+    torch.manual_seed(0)
+    dsu = DSU(p=1.0).train()
+    x = torch.randn(8, 4, 6, 5) * torch.arange(1, 9).view(8, 1, 1, 1)  # a scale per crop
+    moved = dsu(x)
+    assert moved.shape == x.shape
+    assert not torch.allclose(moved.std(dim=(2, 3)), x.std(dim=(2, 3)), rtol=0.05)
+    one_style = torch.randn(1, 4, 6, 5).expand(8, -1, -1, -1)  # no spread: (almost) nothing moves
+    assert torch.allclose(dsu(one_style), one_style, atol=0.01)
+    assert torch.equal(dsu.eval()(x), x)
+
+
+@pytest.mark.parametrize("switch", ["mixstyle", "dsu"])
+def test_gennet_with_a_style_layer_exports_the_same_graph_as_without(switch: str) -> None:
     torch.manual_seed(0)
     plain = create_model("gennet").eval()
-    mixing = create_model("gennet", mixstyle=0.5)
-    mixing.load_state_dict(plain.state_dict())  # no parameters of its own
+    styled = create_model("gennet", **{switch: 0.5})
+    styled.load_state_dict(plain.state_dict())  # no parameters of its own
     x = torch.randn(2, 3, 256, 128)
-    assert torch.equal(mixing.eval()(x), plain(x))
+    assert torch.equal(styled.eval()(x), plain(x))
