@@ -40,7 +40,6 @@ class LearningRate:
         plateau_patience: int,
     ) -> None:
         self.optimizer = optimizer
-        self.schedule = schedule
         self.peak = peak
         self.warmup_steps = warmup_steps
         self.total_steps = total_steps

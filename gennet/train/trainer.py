@@ -1,6 +1,7 @@
-"""The training loop: cached decoded crops, batch augmentation, AdamW + warm-up + a plateau or
-cosine learning-rate schedule (``gennet.train.schedule``), an EMA of the weights, early stopping on val macro-F1, and a
-checkpoint that carries the chosen threshold and val/test metrics."""
+"""The training loop: cached decoded crops, batch augmentation, AdamW with a learning-rate schedule
+(``gennet.train.schedule``: warm-up, then plateau cuts or a cosine decay), an EMA of the weights,
+early stopping on val macro-F1, and a checkpoint that carries the chosen threshold and val/test
+metrics."""
 
 import csv
 import json
