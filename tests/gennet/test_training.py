@@ -7,6 +7,7 @@ cache and the run folder live in ``tmp_path`` too, so nothing is written outside
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,21 +44,24 @@ def tiny_peta(tmp_path: Path, peta_samples: list[Sample]) -> Path:
     return root
 
 
+def _tiny_recipe(data: Path, out: Path, **overrides: Any) -> TrainConfig:
+    """3 epochs of 4 steps on the 32 tiny training crops, without augmentation: the same crops
+    every epoch, so the model must fit them."""
+    fields = dict(batch_size=8, max_epochs=3, augment=NO_AUGMENTATION, threads=1)
+    return TrainConfig(data=data, out=out, **(fields | overrides))
+
+
 def test_a_few_steps_reduce_the_training_loss(
     tiny_peta: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GENNET_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = TrainConfig(
-        data=tiny_peta,
-        out=tmp_path / "run",
-        batch_size=8,
+    cfg = _tiny_recipe(
+        tiny_peta,
+        tmp_path / "run",
         min_epochs=3,
-        max_epochs=3,
         patience=10,
         warmup_steps=0,
         label_smoothing=0.0,
-        augment=NO_AUGMENTATION,  # the same 32 crops every epoch: the model must fit them
-        threads=1,
     )
     path, meta = train(cfg)
 
@@ -78,18 +82,14 @@ def test_the_cosine_schedule_spans_the_planned_epochs(
     tiny_peta: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GENNET_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = TrainConfig(
-        data=tiny_peta,
-        out=tmp_path / "run",
-        batch_size=8,
+    cfg = _tiny_recipe(
+        tiny_peta,
+        tmp_path / "run",
         min_epochs=1,
-        max_epochs=3,
         patience=1,
         warmup_steps=2,
         lr_schedule="cosine",
-        augment=NO_AUGMENTATION,
         final_tta=False,
-        threads=1,
     )
     train(cfg)
 
