@@ -44,6 +44,11 @@ def tiny_peta(tmp_path: Path, peta_samples: list[Sample]) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def _decode_cache_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENNET_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def _tiny_recipe(data: Path, out: Path, **overrides: Any) -> TrainConfig:
     """3 epochs of 4 steps on the 32 tiny training crops, without augmentation: the same crops
     every epoch, so the model must fit them."""
@@ -51,17 +56,9 @@ def _tiny_recipe(data: Path, out: Path, **overrides: Any) -> TrainConfig:
     return TrainConfig(data=data, out=out, **(fields | overrides))
 
 
-def test_a_few_steps_reduce_the_training_loss(
-    tiny_peta: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GENNET_CACHE_DIR", str(tmp_path / "cache"))
+def test_a_few_steps_reduce_the_training_loss(tiny_peta: Path, tmp_path: Path) -> None:
     cfg = _tiny_recipe(
-        tiny_peta,
-        tmp_path / "run",
-        min_epochs=3,
-        patience=10,
-        warmup_steps=0,
-        label_smoothing=0.0,
+        tiny_peta, tmp_path / "run", min_epochs=3, patience=10, warmup_steps=0, label_smoothing=0.0
     )
     path, meta = train(cfg)
 
@@ -78,10 +75,7 @@ def test_a_few_steps_reduce_the_training_loss(
     assert (cfg.out / "history.csv").is_file() and (cfg.out / "metrics.json").is_file()
 
 
-def test_the_cosine_schedule_spans_the_planned_epochs(
-    tiny_peta: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GENNET_CACHE_DIR", str(tmp_path / "cache"))
+def test_the_cosine_schedule_spans_the_planned_epochs(tiny_peta: Path, tmp_path: Path) -> None:
     cfg = _tiny_recipe(
         tiny_peta,
         tmp_path / "run",
