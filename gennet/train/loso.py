@@ -5,7 +5,9 @@ and test) and score the fold's checkpoint on all of that sub-set's crops: macro-
 checkpoint's threshold (chosen on the fold's own val split, as shipped), ROC AUC, and macro-F1 at
 the best threshold for those crops (what per-camera calibration could recover), so representation
 and calibration are told apart. A fold whose run folder already holds a checkpoint is only scored
-again, so an interrupted run resumes.
+again, so an interrupted run resumes; one trained with another recipe is refused. The summary covers
+every finished fold of the run folder, so folds trained by separate ``--holdout`` invocations (side
+by side) end up in one ``loso.json``.
 """
 
 import argparse
@@ -21,9 +23,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
-from gennet.checkpoint import CheckpointMeta, load_checkpoint
+from gennet.checkpoint import CheckpointMeta, load_checkpoint, read_meta
 from gennet.data.cache import decode_samples
 from gennet.data.manifest import Sample, read_manifest, select
+from gennet.errors import ConfigError
 from gennet.evaluate.metrics import best_threshold, classification_metrics
 from gennet.inference import TorchPredictor, predict_images
 from gennet.train.config import TrainConfig
@@ -32,6 +35,8 @@ from gennet.train.trainer import train
 DEFAULT_HOLDOUTS = ("GRID", "CAVIAR4REID", "MIT", "i-LID")
 FOLD_FILE = "fold.json"  # wall time and machine of the fold's training run
 MEAN_KEYS = ("macro_f1", "auc", "best_macro_f1", "in_domain_test_macro_f1", "wall_minutes")
+# how a fold ran and what it reported besides, not what it learned
+RUN_ONLY_FIELDS = ("out", "threads", "device", "final_tta")
 
 
 class FoldResult(BaseModel):
@@ -66,10 +71,61 @@ def machine_description(cfg: TrainConfig) -> str:
     return f"CPU {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s)"
 
 
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and key != "arch_kwargs":
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _comparable(cfg: TrainConfig) -> dict[str, Any]:
+    values = _flatten(cfg.to_dict())
+    values["data"] = str(Path(values["data"]).resolve())
+    return {k: v for k, v in values.items() if k not in RUN_ONLY_FIELDS}
+
+
+def check_fold_recipe(saved: dict[str, Any], cfg: TrainConfig) -> None:
+    """Refuse a fold trained with another recipe than ``cfg`` (a checkpoint's ``recipe``).
+
+    Fields added to the recipe after the fold was trained take their defaults, which is what that
+    fold trained with; the thread count, device, run folder and flip-TTA report do not count.
+    """
+    trained = _comparable(
+        TrainConfig.from_dict({k: v for k, v in saved.items() if k in TrainConfig.model_fields})
+    )
+    wanted = _comparable(cfg)
+    differences = [
+        f"{key}: {trained.get(key)!r} there, {wanted.get(key)!r} asked"
+        for key in sorted(wanted.keys() | trained.keys())
+        if trained.get(key) != wanted.get(key)
+    ]
+    if differences:
+        raise ConfigError(
+            f"{cfg.out} holds a fold trained with another recipe ({'; '.join(differences)}); "
+            "pass --retrain or another --out"
+        )
+
+
+def finished_folds(run: Path) -> list[str]:
+    """The held-out sub-sets whose fold in the run folder finished (checkpoint and wall time)."""
+    if not run.is_dir():
+        return []
+    return sorted(
+        d.name
+        for d in run.iterdir()
+        if (d / FOLD_FILE).is_file() and (d / "checkpoint.pt").is_file()
+    )
+
+
 def train_fold(cfg: TrainConfig, retrain: bool = False) -> Path:
-    """Train one fold (unless its checkpoint exists) and record its wall time."""
+    """Train one fold (unless it finished before with the same recipe); record its wall time."""
     path = cfg.out / "checkpoint.pt"
     if path.is_file() and not retrain:
+        meta, _ = read_meta(path)
+        check_fold_recipe(meta.recipe, cfg)
         return path
     started = time.monotonic()
     path, _ = train(cfg)
@@ -110,6 +166,7 @@ def score_fold(cfg: TrainConfig, source: str) -> FoldResult:
     """The fold's checkpoint on every crop of the held-out ``source``."""
     rows = select(read_manifest(cfg.data), "all", only_sources=(source,))
     meta, (probs,) = checkpoint_probs(cfg.out / "checkpoint.pt", [rows])
+    check_fold_recipe(meta.recipe, cfg)
     targets = np.array([s.target for s in rows])
     best = best_threshold(targets, probs)
     history = json.loads((cfg.out / "history.json").read_text())
@@ -136,21 +193,28 @@ def score_fold(cfg: TrainConfig, source: str) -> FoldResult:
 def run_loso(
     cfg: TrainConfig, sources: Sequence[str] = DEFAULT_HOLDOUTS, retrain: bool = False
 ) -> dict[str, Any]:
-    """Every fold in turn; writes ``cfg.out/loso.json`` and ``cfg.out/loso.md``."""
-    folds = []
+    """Train the ``sources``' folds in turn, then score them and every other finished fold of
+    ``cfg.out``; writes ``cfg.out/loso.json`` and ``cfg.out/loso.md`` (each replaced whole)."""
     for source in sources:
-        fold = fold_config(cfg, source)
-        train_fold(fold, retrain)
-        folds.append(score_fold(fold, source))
+        train_fold(fold_config(cfg, source), retrain)
+    others = [s for s in finished_folds(cfg.out) if s not in sources]
+    folds = [score_fold(fold_config(cfg, source), source) for source in [*sources, *others]]
     summary = {
         "recipe": cfg.to_dict(),
         "folds": [f.model_dump() for f in folds],
         "mean": {k: float(np.mean([getattr(f, k) for f in folds])) for k in MEAN_KEYS},
     }
     cfg.out.mkdir(parents=True, exist_ok=True)
-    (cfg.out / "loso.json").write_text(json.dumps(summary, indent=2))
-    (cfg.out / "loso.md").write_text(markdown_table(folds))
+    _replace_text(cfg.out / "loso.json", json.dumps(summary, indent=2))
+    _replace_text(cfg.out / "loso.md", markdown_table(folds))
     return summary
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write through a temporary file, so a reader never sees half a file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def markdown_table(folds: Sequence[FoldResult]) -> str:

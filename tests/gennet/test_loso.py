@@ -8,8 +8,9 @@ import pytest
 
 from gennet.checkpoint import load_checkpoint
 from gennet.cli import main
+from gennet.errors import ConfigError
 from gennet.train.config import TrainConfig
-from gennet.train.loso import run_loso
+from gennet.train.loso import check_fold_recipe, run_loso
 from tests.gennet.conftest import MakeDataset
 
 SOURCES = {"A": 6, "B": 4, "C": 8}  # crops per label and split
@@ -62,22 +63,61 @@ def test_loso_command_scores_each_held_out_source_on_all_its_crops(
     assert len(table.splitlines()) == 2 + 2 + 1  # header, folds, mean
 
 
-def test_loso_resumes_folds_that_have_a_checkpoint(tiny_data: Path, tmp_path: Path) -> None:
-    cfg = TrainConfig(
-        data=tiny_data,
-        out=tmp_path / "loso",
+def _tiny_recipe(data: Path, out: Path) -> TrainConfig:
+    return TrainConfig(
+        data=data,
+        out=out,
         input_size=(64, 32),
         batch_size=4,
         max_steps=1,
         warmup_steps=0,
         threads=1,
     )
+
+
+def test_loso_resumes_folds_that_have_a_checkpoint(tiny_data: Path, tmp_path: Path) -> None:
+    cfg = _tiny_recipe(tiny_data, tmp_path / "loso")
     first = run_loso(cfg, ["C"])
     checkpoint = cfg.out / "C" / "checkpoint.pt"
     stamp = checkpoint.stat().st_mtime_ns
     again = run_loso(cfg, ["C"])
     assert checkpoint.stat().st_mtime_ns == stamp  # scored again, not retrained
     assert again["folds"] == first["folds"]
+
+
+def test_separate_holdout_runs_share_one_summary(tiny_data: Path, tmp_path: Path) -> None:
+    """Folds trained by separate invocations (side by side) all end up in the run's loso.json."""
+    cfg = _tiny_recipe(tiny_data, tmp_path / "loso")
+    run_loso(cfg, ["C"])
+    summary = run_loso(cfg.model_copy(update={"threads": 2}), ["A"])  # threads do not count
+    assert [f["source"] for f in summary["folds"]] == ["A", "C"]
+    on_disk = json.loads((cfg.out / "loso.json").read_text())
+    assert on_disk["mean"]["auc"] == pytest.approx(
+        (on_disk["folds"][0]["auc"] + on_disk["folds"][1]["auc"]) / 2
+    )
+    assert sorted(p.name for p in cfg.out.iterdir() if p.is_file()) == ["loso.json", "loso.md"]
+
+
+def test_a_fold_trained_with_another_recipe_is_refused(tiny_data: Path, tmp_path: Path) -> None:
+    cfg = _tiny_recipe(tiny_data, tmp_path / "loso")
+    run_loso(cfg, ["C"])
+    other = cfg.model_copy(update={"max_steps": 2})
+    with pytest.raises(ConfigError, match=r"another recipe \(max_steps: 1 there, 2 asked\)"):
+        run_loso(other, ["C"])
+    with pytest.raises(ConfigError, match="max_steps"):  # a finished fold it did not ask for
+        run_loso(other, ["A"])
+    retrained = run_loso(other, ["C"], retrain=True)
+    assert retrained["folds"][0]["steps"] == 2
+
+
+def test_fold_recipe_check_fills_fields_added_since_with_their_defaults(tmp_path: Path) -> None:
+    cfg = _tiny_recipe(tmp_path / "data", tmp_path / "loso" / "GRID")
+    saved = cfg.to_dict() | {"train_minutes": 3.0, "out": "elsewhere", "final_tta": False}
+    del saved["lr_schedule"], saved["sampling"]["samples_per_epoch"]  # an older checkpoint
+    check_fold_recipe(saved, cfg)
+    saved["augment"]["flip"] = 0.0
+    with pytest.raises(ConfigError, match=r"augment\.flip: 0\.0 there, 0\.5 asked"):
+        check_fold_recipe(saved, cfg)
 
 
 def test_compare_prints_recipes_side_by_side(
