@@ -43,6 +43,9 @@ class TrainConfig(BaseModel):
     threads: int = Field(default=0, ge=0)
     device: str = "cpu"
     max_steps: int = Field(default=0, ge=0)  # > 0 stops early (tests, smoke runs, LOSO folds)
+    # after the main run: this many epochs from its checkpoint at the rate tail_lr
+    tail_epochs: int = Field(default=0, ge=0)
+    tail_lr: float = Field(default=3e-4, gt=0.0)
     final_tta: bool = True  # also report val/test with flip TTA (LOSO folds skip it)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)

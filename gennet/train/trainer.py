@@ -217,8 +217,44 @@ class _Run:
         return {"val_loss": val_loss, "val_macro_f1": val_f1, "val_threshold": threshold}
 
 
+def tail_config(cfg: TrainConfig, start: Path) -> TrainConfig:
+    """The low-rate tail of ``cfg``: a run of ``tail_epochs`` from the main run's checkpoint
+    ``start`` (every tensor, so one optimiser group) at the rate ``tail_lr``, no warm-up."""
+    return cfg.model_copy(
+        update={
+            "init_from": start,
+            "optimizer_lr": cfg.tail_lr,
+            "pretrained_lr_factor": 1.0,
+            "warmup_steps": 0,
+            "min_epochs": 1,
+            "max_epochs": cfg.tail_epochs,
+            "patience": cfg.tail_epochs,
+            "tail_epochs": 0,
+        }
+    )
+
+
 def train(cfg: TrainConfig) -> tuple[Path, CheckpointMeta]:
-    """Train per ``cfg`` and write ``cfg.out/checkpoint.pt`` plus logs; returns its path and meta."""
+    """Train per ``cfg`` and write ``cfg.out/checkpoint.pt`` plus logs; returns its path and meta.
+
+    With ``tail_epochs``, the main run (the same recipe without the tail) goes to ``cfg.out/main``
+    and the tail starts from its checkpoint. The plateau schedule and early stopping end the main run
+    an epoch or two after its first cut of the rate, before a lower rate has paid; the tail gives
+    the best epoch that lower rate, with a fresh optimiser and EMA.
+    """
+    if not cfg.tail_epochs:
+        return _train_run(cfg, cfg)
+    main = cfg.model_copy(update={"tail_epochs": 0, "out": cfg.out / "main"})
+    start, main_meta = _train_run(main, main)
+    spent = (float(main_meta.recipe["train_minutes"]), int(main_meta.recipe["epochs_run"]))
+    return _train_run(tail_config(cfg, start), cfg, spent)
+
+
+def _train_run(
+    cfg: TrainConfig, recipe: TrainConfig, spent: tuple[float, int] = (0.0, 0)
+) -> tuple[Path, CheckpointMeta]:
+    """One run of ``cfg``; its checkpoint records ``recipe`` and the minutes and epochs of the
+    runs before it (``spent``) besides its own."""
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     if cfg.threads:
@@ -254,8 +290,12 @@ def train(cfg: TrainConfig) -> tuple[Path, CheckpointMeta]:
             break
     assert best_state is not None
     run.model.load_state_dict(best_state)
-    minutes = (time.monotonic() - started) / 60
-    return _finish(cfg, run.model.eval(), spec, splits, minutes, history.rows)
+    recorded = {
+        **recipe.to_dict(),
+        "train_minutes": round(spent[0] + (time.monotonic() - started) / 60, 1),
+        "epochs_run": spent[1] + len(history.rows),
+    }
+    return _finish(cfg, run.model.eval(), spec, splits, recorded)
 
 
 def _held_out_report(
@@ -285,8 +325,7 @@ def _finish(
     model: nn.Module,
     spec: PreprocessSpec,
     splits: dict[str, SplitData],
-    minutes: float,
-    history: list[dict[str, float]],
+    recipe: dict[str, Any],
 ) -> tuple[Path, CheckpointMeta]:
     val = splits["val"]
     threshold = equal_recall_threshold(val.targets, _val_probs(model, val, spec))
@@ -313,7 +352,7 @@ def _finish(
             "gflops": round(count_gflops(model, cfg.input_size), 4),
         },
         data=_provenance(cfg, splits),
-        recipe={**cfg.to_dict(), "train_minutes": round(minutes, 1), "epochs_run": len(history)},
+        recipe=recipe,
     )
     path = cfg.out / "checkpoint.pt"
     meta = save_checkpoint(path, model, meta)

@@ -92,3 +92,36 @@ def test_the_cosine_schedule_spans_the_planned_epochs(tiny_peta: Path, tmp_path:
     assert [row["step"] for row in history] == [4, 8, 12]  # 32 crops / 8 a step, 3 epochs
     assert rates[0] > rates[1] > rates[2]
     assert rates[2] < 0.05 * cfg.optimizer_lr  # near the floor at the planned end
+
+
+def test_the_tail_continues_from_the_main_runs_checkpoint_at_its_own_rate(
+    tiny_peta: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = _tiny_recipe(
+        tiny_peta,
+        tmp_path / "run",
+        max_epochs=2,
+        min_epochs=2,
+        warmup_steps=0,
+        final_tta=False,
+        tail_epochs=2,
+        tail_lr=1e-4,
+    )
+    with caplog.at_level("INFO", logger="gennet.train.trainer"):
+        path, meta = train(cfg)
+
+    main_history = json.loads((cfg.out / "main" / "history.json").read_text())
+    tail_history = json.loads((cfg.out / "history.json").read_text())
+    assert [row["step"] for row in main_history] == [4, 8]
+    assert [row["step"] for row in tail_history] == [4, 8]
+    assert main_history[0]["lr"] == cfg.optimizer_lr and tail_history[0]["lr"] == 1e-4
+    assert tail_history[0]["train_loss"] < main_history[0]["train_loss"]  # not from scratch
+    start = cfg.out / "main" / "checkpoint.pt"
+    assert f"init from {start}: loaded" in caplog.text and "0 left at their" in caplog.text
+
+    _, main_meta = load_checkpoint(start)
+    assert main_meta.recipe["tail_epochs"] == 0
+    # the shipped checkpoint records the recipe as asked, over both runs
+    assert meta.recipe["tail_epochs"] == 2 and meta.recipe["optimizer_lr"] == cfg.optimizer_lr
+    assert meta.recipe["epochs_run"] == 4 and meta.recipe["init_from"] is None
+    assert meta.weights_sha256 != main_meta.weights_sha256 and path == cfg.out / "checkpoint.pt"
