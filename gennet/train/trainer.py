@@ -240,11 +240,12 @@ def train(cfg: TrainConfig) -> tuple[Path, CheckpointMeta]:
     With ``tail_epochs``, the main run (the same recipe without the tail) goes to ``cfg.out/main``
     and the tail starts from its checkpoint. The plateau schedule and early stopping end the main run
     an epoch or two after its first cut of the rate, before a lower rate has paid; the tail gives
-    the best epoch that lower rate, with a fresh optimiser and EMA.
+    the best epoch that lower rate, with a fresh optimiser and EMA. The main run's checkpoint is
+    only the tail's start, so it skips the flip-TTA figures.
     """
     if not cfg.tail_epochs:
         return _train_run(cfg, cfg)
-    main = cfg.model_copy(update={"tail_epochs": 0, "out": cfg.out / "main"})
+    main = cfg.model_copy(update={"tail_epochs": 0, "out": cfg.out / "main", "final_tta": False})
     start, main_meta = _train_run(main, main)
     spent = (float(main_meta.recipe["train_minutes"]), int(main_meta.recipe["epochs_run"]))
     return _train_run(tail_config(cfg, start), cfg, spent)
