@@ -51,7 +51,7 @@ def supplied_key(headers: Headers) -> str | None:
     scheme, credentials = get_authorization_scheme_param(authorization)
     if authorization and scheme and credentials and scheme.lower() == "bearer":
         return credentials
-    return headers.get("x-api-key")
+    return headers.get("x-api-key") or None  # empty: none, as APIKeyHeader reads it
 
 
 def key_matches(expected: SecretStr | None, supplied: str | None) -> bool:

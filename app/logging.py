@@ -1,7 +1,9 @@
 """The service's log: one line per event, the request ID on each, optionally JSON.
 
-The ``app`` logger tree is configured; with JSON on, uvicorn's loggers (start-up, shutdown, its
-last-resort errors) get the same JSON handler, so a log collector never sees a plain line.
+The ``app`` and ``gennet`` logger trees are configured (``gennet``'s start-up warnings, such as a
+stale ONNX graph re-exported, in the same format); with JSON on, uvicorn's loggers (start-up,
+shutdown, its last-resort errors) get the same JSON handler, so a log collector never sees a plain
+line.
 Nothing here ever logs request bodies.
 """
 
@@ -42,7 +44,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, as_json: bool) -> None:
-    """(Re)configure the ``app`` logger; safe to call once per app built."""
+    """(Re)configure the ``app`` and ``gennet`` loggers; safe to call once per app built."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(
@@ -54,6 +56,11 @@ def configure_logging(level: str, as_json: bool) -> None:
     logger.handlers = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    # gennet is also the CLI's library: it keeps propagating, to handlers a host process set up
+    # (none in the service, where records would otherwise reach Python's plain last resort)
+    library = logging.getLogger("gennet")
+    library.handlers = [handler]
+    library.setLevel(level)
     if as_json:
         for name in _UVICORN_LOGGERS:
             logging.getLogger(name).handlers = [handler]

@@ -79,7 +79,9 @@ class Service:
         s = self.settings
         runtime = await asyncio.to_thread(self._build_runtime, s)
         if s.calibration_path is not None:
-            self.calibration = load_calibration(s.calibration_path, runtime.meta.weights_sha256)
+            self.calibration = load_calibration(
+                s.calibration_path, runtime.meta.weights_sha256, runtime.meta.threshold
+            )
             log.info("per-camera thresholds for %d groups", len(self.calibration.groups))
         max_rows = 2 * s.max_batch_size  # TTA doubles the rows of a full batch
         await asyncio.to_thread(warm_up, runtime.predictor, runtime.meta.input_size, max_rows)

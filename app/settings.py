@@ -8,8 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gennet.checkpoint import DEFAULT_CHECKPOINT
 from gennet.runtimes import BACKENDS
-
-PROJECT_ROOT = DEFAULT_CHECKPOINT.parent.parent
+from gennet.runtimes.base import DEFAULT_ONNX_CACHE_DIR
 
 
 class Settings(BaseSettings):
@@ -33,7 +32,7 @@ class Settings(BaseSettings):
         "(its weights digest must match); requests pick one with ?camera=.",
     )
     onnx_cache_dir: Path = Field(
-        default=PROJECT_ROOT / ".cache" / "onnx",
+        default=DEFAULT_ONNX_CACHE_DIR,
         description="Where a missing or stale ONNX graph is exported to, as <weights_sha256>.onnx.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
@@ -99,7 +98,8 @@ class Settings(BaseSettings):
     )
     api_key: SecretStr | None = Field(
         default=None,
-        description="When set, /predict, /predict/batch and /model need it as "
+        min_length=1,  # set but empty is a start-up error, not a key that empty headers match
+        description="When set, /predict, /predict/batch, /model, /v2/models/{name} and its /infer need it as "
         "'Authorization: Bearer <key>' or 'X-API-Key: <key>'; health, metrics and docs stay open.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -124,11 +125,15 @@ def parse_infer_request(
     )
 
 
+_HEADER_LENGTH = re.compile(r"[0-9]{1,19}")
+
+
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     if header_length is None:
         return body, b""
     text = header_length.strip()
-    if not text.isdigit() or int(text) > len(body):
+    # ASCII digits only: str.isdigit() also passes '²', which int() refuses
+    if not _HEADER_LENGTH.fullmatch(text) or int(text) > len(body):
         raise ProtocolError(
             f"{BINARY_HEADER} must be the JSON header's length in bytes, at most the body's "
             f"{len(body)}; got {header_length[:40]!r}"

@@ -61,7 +61,8 @@ def _name_problem(name: str) -> str | None:
 class GroupCalibration(BaseModel):
     """The threshold of one camera (or source) and the evidence behind it."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # strict: a hand-edited "0.7" or true is refused, never coerced into a threshold
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     threshold: float = Field(ge=0.0, le=1.0, description="P(male) at or above which: male.")
     n_male: int = Field(ge=0, description="Crops labelled male (0 when no labels were read).")
@@ -76,11 +77,19 @@ class GroupCalibration(BaseModel):
     fitted: bool = Field(description="False: too few crops, the default threshold is kept.")
     note: str | None = None
 
+    @model_validator(mode="after")
+    def _counts_add_up(self) -> "GroupCalibration":
+        if self.n is not None and self.n_male + self.n_female > self.n:
+            raise ValueError(
+                f"n_male + n_female ({self.n_male + self.n_female}) exceeds n ({self.n})"
+            )
+        return self
+
 
 class Calibration(BaseModel):
     """A calibration file: per-group thresholds for the checkpoint with ``weights_sha256``."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     format_version: Literal[1] = FORMAT_VERSION
     weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -101,6 +110,16 @@ class Calibration(BaseModel):
     def _share_matches_mode(self) -> "Calibration":
         if (self.mode == "male_share") != (self.male_share is not None):
             raise ValueError("male_share is set exactly when mode is 'male_share'")
+        return self
+
+    @model_validator(mode="after")
+    def _unfitted_groups_keep_the_default(self) -> "Calibration":
+        for name, group in self.groups.items():
+            if not group.fitted and group.threshold != self.default_threshold:
+                raise ValueError(
+                    f"group {name!r} is not fitted, so its threshold must be the default "
+                    f"{self.default_threshold}, not {group.threshold}"
+                )
         return self
 
     def knows(self, camera: str | None) -> bool:
@@ -124,13 +143,28 @@ def short(digest: str) -> str:
     return digest[:12]
 
 
-def load_calibration(path: Path, weights_sha256: str) -> Calibration:
-    """Read and validate a calibration file for the served weights; one-line errors."""
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        duplicate = next(key for key in keys if keys.count(key) > 1)
+        raise _DuplicateKeyError(f"duplicate key {duplicate!r} (JSON keeps only the last one)")
+    return dict(pairs)
+
+
+def load_calibration(path: Path, weights_sha256: str, default_threshold: float) -> Calibration:
+    """Read and validate a calibration file for the served checkpoint (its weights digest and
+    threshold, which crops of other cameras get); one-line errors."""
     path = Path(path)
     if not path.is_file():
         raise CalibrationError(f"{path}: calibration file not found")
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = json.loads(
+            path.read_text(encoding="utf-8"), object_pairs_hook=_refuse_duplicate_keys
+        )
     except OSError as exc:
         raise CalibrationError(
             f"{path}: cannot read ({exc.strerror or type(exc).__name__})"
@@ -139,6 +173,8 @@ def load_calibration(path: Path, weights_sha256: str) -> Calibration:
         raise CalibrationError(f"{path}: not JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise CalibrationError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except _DuplicateKeyError as exc:
+        raise CalibrationError(f"{path}: {exc}") from None
     try:
         calibration = Calibration.model_validate(payload)
     except ValidationError as exc:
@@ -150,6 +186,11 @@ def load_calibration(path: Path, weights_sha256: str) -> Calibration:
         raise CalibrationError(
             f"{path}: calibrated for weights {short(calibration.weights_sha256)}, but the "
             f"checkpoint's are {short(weights_sha256)}; run gennet calibrate for this checkpoint"
+        )
+    if calibration.default_threshold != default_threshold:
+        raise CalibrationError(
+            f"{path}: default threshold {calibration.default_threshold} is not the checkpoint's "
+            f"{default_threshold}; run gennet calibrate for this checkpoint"
         )
     return calibration
 
@@ -180,7 +221,8 @@ def male_share_threshold(scores: ArrayLike, male_share: float) -> float:
     """The threshold at which ``male_share`` of these crops are called male (no labels read).
 
     ``round(male_share * n)`` crops end at or above it; the threshold sits midway between the
-    lowest of them and the highest of the rest.
+    lowest of them and the highest of the rest. (Thresholds are at most 1.0 and the rule is
+    ``>=``, so a crop scored exactly 1.0 is always called male.)
     """
     if not 0.0 <= male_share <= 1.0:
         raise ValueError(f"male share {male_share} is not within [0, 1]")

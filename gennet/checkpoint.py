@@ -137,7 +137,8 @@ def validate_meta(raw: Any, source: Path) -> CheckpointMeta:
 
 
 def read_meta(path: Path) -> tuple[CheckpointMeta, dict[str, torch.Tensor]]:
-    """Read and validate a checkpoint's metadata and weights digest (no model is built)."""
+    """A checkpoint's validated metadata and its weights, checked against their SHA-256 digest
+    (no model is built)."""
     payload = _read(path)
     meta = validate_meta(payload["meta"], path)
     state_dict = payload["state_dict"]

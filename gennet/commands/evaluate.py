@@ -1,7 +1,8 @@
 """``gennet evaluate``: metrics of a checkpoint on a manifest folder, overall and per source.
 
 Images go through the serving path (:mod:`gennet.preprocess`) without the training cache, and the
-decision threshold is the checkpoint's own, so the figures are what the service would score.
+decision threshold is the checkpoint's own, so the figures are what the service would score
+(the CLI decodes images of up to 16 MP; the service refuses those over ``GENNET_MAX_IMAGE_PIXELS``).
 """
 
 import argparse

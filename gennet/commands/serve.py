@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     if settings.calibration_path is not None:
         from gennet.calibration import load_calibration
 
-        load_calibration(settings.calibration_path, runtime.meta.weights_sha256)
+        load_calibration(
+            settings.calibration_path, runtime.meta.weights_sha256, runtime.meta.threshold
+        )
     from app.server import serve  # after the checks: importing app.main builds its module-level app
 
     # The server drains on SIGTERM/SIGINT, then re-raises the signal to the handler it found: make

@@ -6,8 +6,11 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from gennet.checkpoint import CheckpointMeta
+from gennet.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta
 from gennet.errors import GenNetError
+
+# The service's default too (GENNET_ONNX_CACHE_DIR), so the CLI's onnx runtime reuses its graphs.
+DEFAULT_ONNX_CACHE_DIR = DEFAULT_CHECKPOINT.parent.parent / ".cache" / "onnx"
 
 
 class Predictor(Protocol):
@@ -32,7 +35,7 @@ class ModelFiles:
 
     model: Path
     onnx: Path | None = None
-    onnx_cache_dir: Path = Path(".cache/onnx")
+    onnx_cache_dir: Path = DEFAULT_ONNX_CACHE_DIR
 
     @property
     def is_graph(self) -> bool:

@@ -13,6 +13,7 @@ from gennet.cli import main
     [
         ({"GENNET_MAX_BATCH_SIZE": "0"}, "invalid setting GENNET_MAX_BATCH_SIZE"),
         ({"GENNET_MODEL_PATH": "/nonexistent/gennet.pt"}, "checkpoint file not found"),
+        ({"GENNET_API_KEY": ""}, "invalid setting GENNET_API_KEY"),  # empty is not "no key"
     ],
 )
 def test_serve_fails_fast_with_one_line(

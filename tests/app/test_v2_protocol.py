@@ -242,6 +242,18 @@ _BAD_BINARY: dict[str, tuple[Any, bytes, str | None, str]] = {
         "eight",
         "must be the JSON header's length",
     ),
+    "header length a superscript digit": (
+        _binary_bytes(8),
+        _GOOD,
+        "\u00b2",  # Starlette decodes header bytes as latin-1; str.isdigit() passes it
+        "must be the JSON header's length",
+    ),
+    "header length of 5,000 digits": (
+        _binary_bytes(8),
+        _GOOD,
+        "1" * 5000,  # past int()'s digit limit
+        "must be the JSON header's length",
+    ),
     "header length past the body": (
         _binary_bytes(8),
         _GOOD,

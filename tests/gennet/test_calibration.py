@@ -189,7 +189,7 @@ def test_threshold_for_falls_back_to_the_default() -> None:
 def test_load_calibration_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "cal.json"
     path.write_text(calibration().to_json())
-    assert load_calibration(path, DIGEST) == calibration()
+    assert load_calibration(path, DIGEST, 0.47) == calibration()
 
 
 def write(path: Path, payload: object) -> Path:
@@ -201,9 +201,9 @@ def valid_payload() -> dict:
     return json.loads(calibration().to_json())
 
 
-def expect_one_line(path: Path, digest: str = DIGEST) -> str:
+def expect_one_line(path: Path, digest: str = DIGEST, threshold: float = 0.47) -> str:
     with pytest.raises(CalibrationError) as caught:
-        load_calibration(path, digest)
+        load_calibration(path, digest, threshold)
     message = str(caught.value)
     assert isinstance(caught.value, GenNetError)
     assert "\n" not in message and message.startswith(f"{path}: ")
@@ -249,6 +249,13 @@ def test_non_json_is_rejected(tmp_path: Path, text: str | bytes, reason: str) ->
             lambda p: p["groups"]["GRID:cam1"].update(macro_f1_after=1.2),
             "groups.GRID:cam1.macro_f1_after",
         ),
+        # strict: hand-edited values are refused, never coerced
+        (lambda p: p["groups"]["GRID:cam1"].update(threshold="0.7"), "groups.GRID:cam1.threshold"),
+        (lambda p: p["groups"]["GRID:cam1"].update(threshold=True), "groups.GRID:cam1.threshold"),
+        (lambda p: p["groups"]["GRID:cam1"].update(fitted="yes"), "groups.GRID:cam1.fitted"),
+        (lambda p: p["groups"]["GRID:cam1"].update(n_male="5"), "groups.GRID:cam1.n_male"),
+        (lambda p: p["groups"]["GRID:cam1"].update(n=20), "groups.GRID:cam1"),  # 12 + 15 > 20
+        (lambda p: p["groups"]["GRID:cam1"].update(fitted=False), "(top level)"),  # 0.3, not 0.47
     ],
 )
 def test_schema_violation_names_the_field(tmp_path: Path, change, field: str) -> None:
@@ -289,6 +296,37 @@ def test_share_mode_without_a_share_is_rejected(tmp_path: Path) -> None:
 
 def test_json_that_is_not_an_object_is_rejected(tmp_path: Path) -> None:
     assert "invalid calibration field" in expect_one_line(write(tmp_path / "c.json", [1, 2]))
+
+
+def test_an_unfitted_group_at_the_default_threshold_is_accepted(tmp_path: Path) -> None:
+    payload = valid_payload()
+    payload["groups"]["GRID:cam1"].update(fitted=False, threshold=0.47, n=27)
+    loaded = load_calibration(write(tmp_path / "cal.json", payload), DIGEST, 0.47)
+    assert loaded.threshold_for("GRID:cam1") == 0.47 and loaded.groups["GRID:cam1"].n == 27
+
+
+def test_a_duplicate_camera_is_rejected(tmp_path: Path) -> None:
+    """JSON keeps the last of two equal keys: a silent choice between two thresholds."""
+    text = calibration().to_json()
+    group = '"GRID:cam1": {'
+    path = tmp_path / "cal.json"
+    path.write_text(
+        text.replace(
+            group,
+            f'{group}"threshold": 0.9, "n_male": 1, "n_female": 1, "fitted": true}}, {group}',
+            1,
+        )
+    )
+    assert "duplicate key 'GRID:cam1'" in expect_one_line(path)
+
+
+def test_a_default_other_than_the_checkpoints_is_rejected(tmp_path: Path) -> None:
+    """Crops of other cameras get the file's default: it must be the served checkpoint's."""
+    path = tmp_path / "cal.json"
+    path.write_text(calibration().to_json())
+    message = expect_one_line(path, threshold=0.5)
+    assert "default threshold 0.47 is not the checkpoint's 0.5" in message
+    assert "gennet calibrate" in message
 
 
 def test_digest_mismatch_shows_both_short_digests(tmp_path: Path) -> None:

@@ -76,7 +76,9 @@ def test_known_thresholds_are_recovered_per_camera(
     out = tmp_path / "cal.json"
     assert run(data, checkpoint_path, out, "--min-per-label", "3") == 0
     meta, _ = read_meta(checkpoint_path)
-    cal = load_calibration(out, meta.weights_sha256)  # the file validates against its checkpoint
+    cal = load_calibration(
+        out, meta.weights_sha256, meta.threshold
+    )  # the file validates against its checkpoint
     assert cal.mode == "labels" and cal.by == "camera" and cal.male_share is None
     assert cal.default_threshold == meta.threshold == 0.5
     assert list(cal.groups) == ["GRID:cam1", "GRID:cam2", "MIT"]  # MIT: camera empty -> source
@@ -229,7 +231,8 @@ def test_unlabelled_camera_folders_by_male_share(
     out = tmp_path / "cal.json"
     argv = ["--male-share", "0.25", "--min-per-label", "3"]
     assert run(crops, checkpoint_path, out, *argv) == 0
-    cal = load_calibration(out, read_meta(checkpoint_path)[0].weights_sha256)
+    meta = read_meta(checkpoint_path)[0]
+    cal = load_calibration(out, meta.weights_sha256, meta.threshold)
     assert (
         cal.mode == "male_share"
         and cal.by == "camera"
