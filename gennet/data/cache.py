@@ -1,7 +1,9 @@
 """Decode a list of samples once into a uint8 array at the model's input size, cached on disk.
 
 Epochs then cost no JPEG/PNG decoding. The cached pixels are exactly what serving computes before
-normalisation (:func:`gennet.preprocess.decode_to_array`), so training sees served inputs.
+normalisation (:func:`gennet.preprocess.decode_to_array`), so training sees served inputs. The key
+names the Pillow release too: releases differ by a level here and there (Pillow 12.3 and 13.0 on
+6 of 400 PETA crops), and a run must not train on another release's pixels.
 """
 
 import hashlib
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import PIL
 from tqdm import tqdm
 
 from gennet.data.manifest import Sample
@@ -27,7 +30,7 @@ def cache_dir_from_env() -> Path:
 
 
 def _key(samples: Sequence[Sample], input_size: tuple[int, int]) -> str:
-    digest = hashlib.sha256(f"{CACHE_VERSION}|{input_size}".encode())
+    digest = hashlib.sha256(f"{CACHE_VERSION}|{input_size}|pillow {PIL.__version__}".encode())
     for sample in samples:
         stat = sample.path.stat()
         digest.update(f"{sample.path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())

@@ -6,6 +6,7 @@ metrics."""
 import csv
 import json
 import logging
+import platform
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import PIL
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -66,6 +68,19 @@ def _provenance(cfg: TrainConfig, splits: dict[str, SplitData]) -> dict[str, Any
             }
             for name, s in splits.items()
         },
+    }
+
+
+def _environment() -> dict[str, str]:
+    """What the weights' bits depend on besides the recipe and the data: the same recipe gives
+    other weights under another Pillow release (the decoded pixels) or CPU kernel set (the
+    arithmetic)."""
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
 
 
@@ -295,6 +310,7 @@ def _train_run(
         **recipe.to_dict(),
         "train_minutes": round(spent[0] + (time.monotonic() - started) / 60, 1),
         "epochs_run": spent[1] + len(history.rows),
+        "environment": _environment(),
     }
     return _finish(cfg, run.model.eval(), spec, splits, recorded)
 

@@ -9,7 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import PIL
 import pytest
+import torch
 
 from gennet.checkpoint import load_checkpoint
 from gennet.data.augment import AugmentConfig
@@ -70,6 +72,8 @@ def test_a_few_steps_reduce_the_training_loss(tiny_peta: Path, tmp_path: Path) -
     _, loaded = load_checkpoint(path)
     assert (loaded.weights_sha256, loaded.threshold) == (meta.weights_sha256, meta.threshold)
     assert loaded.data["counts"]["train"]["n"] == 32
+    environment = loaded.recipe["environment"]  # what else the bits depend on
+    assert environment["pillow"] == PIL.__version__ and environment["torch"] == torch.__version__
     assert {"val", "test", "val_tta", "test_tta"} <= set(loaded.metrics)
     assert 0.0 < loaded.threshold < 1.0
     assert (cfg.out / "history.csv").is_file() and (cfg.out / "metrics.json").is_file()
