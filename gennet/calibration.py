@@ -14,6 +14,7 @@ Two ways to fit a group's threshold, both pure functions of the scores:
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
@@ -148,10 +149,9 @@ class _DuplicateKeyError(ValueError):
 
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        duplicate = next(key for key in keys if keys.count(key) > 1)
-        raise _DuplicateKeyError(f"duplicate key {duplicate!r} (JSON keeps only the last one)")
+    repeated = [key for key, count in Counter(key for key, _ in pairs).items() if count > 1]
+    if repeated:
+        raise _DuplicateKeyError(f"duplicate key {repeated[0]!r} (JSON keeps only the last one)")
     return dict(pairs)
 
 

@@ -28,14 +28,16 @@ from gennet.train.loso import (
 )
 
 
+def to_logit(probs: np.ndarray) -> np.ndarray:
+    """The log-odds of P(male), clipped away from 0 and 1."""
+    probs = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    return np.log(probs / (1 - probs))
+
+
 def logits(checkpoint: Path, splits: list[list[Sample]]) -> list[np.ndarray]:
     """The checkpoint's logit for every crop of each split."""
     _, probs_per_split = checkpoint_probs(checkpoint, splits)
-    out = []
-    for probs in probs_per_split:
-        probs = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
-        out.append(np.log(probs / (1 - probs)))
-    return out
+    return [to_logit(probs) for probs in probs_per_split]
 
 
 def mean_probability(logits_per_run: list[np.ndarray]) -> np.ndarray:

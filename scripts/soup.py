@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from loso_ensemble import mean_probability, to_logit  # this folder is on sys.path
 
 from gennet.checkpoint import load_checkpoint, save_checkpoint
 from gennet.data.cache import decode_samples
@@ -52,7 +53,8 @@ def mean_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]
 @torch.no_grad()
 def reestimate_bn(model: torch.nn.Module, images: np.ndarray, spec: PreprocessSpec) -> None:
     """Batch-norm running statistics as the cumulative mean over ``images`` (train mode, no
-    weight update); dropout and MixStyle stay at evaluation behaviour."""
+    weight update); dropout and MixStyle stay at evaluation behaviour, which is why this is not
+    torch's ``swa_utils.update_bn`` (it puts the whole model in training mode)."""
     model.eval()
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for norm in norms:
@@ -93,8 +95,7 @@ def main() -> None:
         str(path): figures(targets, probs)
         for path, probs in zip(args.checkpoints, each, strict=True)
     }
-    logits = [{s: np.log(p[s] / (1 - p[s])) for s in SPLITS} for p in each]
-    ensemble = {s: 1 / (1 + np.exp(-np.mean([lg[s] for lg in logits], axis=0))) for s in SPLITS}
+    ensemble = {s: mean_probability([to_logit(probs[s]) for probs in each]) for s in SPLITS}
     report["ensemble"] = figures(targets, ensemble)
 
     soup = create_model(meta.arch, **meta.arch_kwargs).eval()
@@ -103,8 +104,7 @@ def main() -> None:
     train = select(samples, "train")
     order = np.random.default_rng(0).permutation(len(train))[: args.bn_crops]
     reestimate_bn(soup, decode_samples(train, spec)[np.sort(order)], spec)
-    soup_probs = probs_of(soup)
-    report["soup"] = figures(targets, soup_probs)
+    report["soup"] = figures(targets, probs_of(soup))
 
     soup_meta = meta.model_copy(
         update={
