@@ -3,16 +3,21 @@
 What a first version of the service would look like: no batcher, no queue, no limits; each request
 decodes its crop and calls ONNX Runtime on a batch of one in FastAPI's thread pool. It reads the
 same settings as the service (``GENNET_MODEL_PATH``, ``GENNET_ONNX_PATH``, ``GENNET_THREADS``) and
-takes ``POST /predict`` with a multipart ``file`` or a raw image body, like the service.
+takes ``POST /predict`` with a multipart ``file`` or a raw image body, like the service. A form is
+read whole and parsed with the blocking ``multipart.MultipartParser`` of the package the service
+depends on: FastAPI's own form parsing needs python-multipart, whose wheel also installs a
+``multipart`` module that would replace the service's.
 Run: ``uvicorn bench.plain_fastapi:app`` from the repository root.
 """
 
 import os
+from io import BytesIO
 from pathlib import Path
 
 import onnxruntime as ort
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from multipart import MultipartParser, parse_options_header
 
 from gennet.checkpoint import default_checkpoint_path, read_meta
 from gennet.decision import decide, probabilities
@@ -38,10 +43,11 @@ def infer(data: bytes) -> float:
 
 @app.post("/predict")
 async def predict(request: Request) -> dict:
-    if request.headers.get("content-type", "").startswith("multipart/"):
-        data = await (await request.form())["file"].read()  # type: ignore[union-attr]
-    else:
-        data = await request.body()
+    content_type = request.headers.get("content-type", "")
+    data = await request.body()
+    if content_type.startswith("multipart/"):
+        boundary = parse_options_header(content_type)[1]["boundary"]
+        data = MultipartParser(BytesIO(data), boundary).get("file").raw
     male = await run_in_threadpool(infer, data)
     label = decide(male, meta.threshold, meta.class_names)
     return {"label": label, "probabilities": probabilities(male, meta.class_names)}
