@@ -1,7 +1,7 @@
 """The error contract of the service, in one table: every code with its HTTP status, default
 message, extra headers, whether it counts as a refusal in ``/metrics``, and when it happens.
 
-``app.handlers`` turns errors into answers and OpenAPI responses from this table, and
+``app.http.handlers`` turns errors into answers and OpenAPI responses from this table, and
 ``app.metrics`` takes its rejection labels from it. Pure Python (no FastAPI), so the batcher can
 raise these errors.
 """

@@ -9,16 +9,18 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app import handlers
-from app.admission import AdmissionGate
-from app.deps import ApiKey
 from app.errors import QUEUE_FULL, StartupError
-from app.fastpath import PredictFastPath
+from app.http import handlers
+from app.http.deps import ApiKey
+from app.http.fastpath import PredictFastPath
+from app.http.gate import AdmissionGate
+from app.http.middleware import OneLineStartupFailure, RequestContextMiddleware
 from app.logging import configure_logging
-from app.middleware import OneLineStartupFailure, RequestContextMiddleware
-from app.routes import demo, health, metrics, model, predict, v2
+from app.pipeline.service import Service
+from app.protocols import predict
+from app.protocols.v2 import routes as v2
+from app.routes import demo, health, metrics, model
 from app.runtime import RuntimeBuilder, build_runtime
-from app.service import Service
 from app.settings import Settings
 from gennet.errors import GenNetError
 

@@ -21,8 +21,8 @@ from asgi_scope import post_scope
 from crops import PETA_ROOT, load_crops, payloads
 from starlette.types import ASGIApp, Message, Scope
 
-from app.admission import ARRIVED, BODY_COMPLETE
-from app.disconnect import ON_DISCONNECT
+from app.http.disconnect import ON_DISCONNECT
+from app.http.gate import ARRIVED, BODY_COMPLETE
 from app.main import create_app
 from app.settings import Settings
 

@@ -1,1 +1,1 @@
-"""HTTP routes: thin translations between requests and ``app.service.Service`` calls."""
+"""Operational routes: health, metrics, model metadata, the demo page and the docs."""

@@ -5,7 +5,7 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.deps import ServiceDep
+from app.http.deps import ServiceDep
 from app.schemas import Health, Probe
 
 router = APIRouter(prefix="/health", tags=["health"])

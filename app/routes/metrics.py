@@ -4,7 +4,7 @@ restrict it at the network layer if the traffic figures are sensitive."""
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from app.deps import ServiceDep
+from app.http.deps import ServiceDep
 
 router = APIRouter(tags=["metrics"])
 

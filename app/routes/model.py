@@ -4,8 +4,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.deps import ServiceDep
-from app.handlers import error_responses
+from app.http.deps import ServiceDep
+from app.http.handlers import error_responses
 from app.schemas import CalibrationSummary, ModelCard
 
 router = APIRouter(tags=["model"])

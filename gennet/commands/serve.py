@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         load_calibration(
             settings.calibration_path, runtime.meta.weights_sha256, runtime.meta.threshold
         )
-    from app.server import serve  # after the checks: importing app.main builds its module-level app
+    from app.http.server import serve  # after the checks: importing app.main builds its module-level app
 
     # The server drains on SIGTERM/SIGINT, then re-raises the signal to the handler it found: make
     # that a clean exit (status 0) instead of death by signal or a KeyboardInterrupt traceback.

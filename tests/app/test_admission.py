@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
 
-from app import uploads
-from app.admission import ARRIVED, BODY_COMPLETE, arrival, body_complete, is_inference
-from app.batcher import MicroBatcher
 from app.errors import DeadlineExceededError
-from app.preprocess import Decoder
-from app.service import GC_THRESHOLDS
+from app.http import uploads
+from app.http.gate import ARRIVED, BODY_COMPLETE, arrival, body_complete, is_inference
+from app.pipeline.batcher import MicroBatcher
+from app.pipeline.decode import Decoder
+from app.pipeline.service import GC_THRESHOLDS
 from gennet.errors import InvalidImageError
 from gennet.preprocess import PreprocessSpec, preprocess_bytes
 

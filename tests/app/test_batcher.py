@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from service_fakes import FakePredictor, score_rows
 
-from app.batcher import MicroBatcher
 from app.errors import DeadlineExceededError, InferenceFailedError, NotReadyError, QueueFullError
+from app.pipeline.batcher import MicroBatcher
 
 pytestmark = pytest.mark.anyio
 

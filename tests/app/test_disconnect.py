@@ -7,7 +7,7 @@ import pytest
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
 from starlette.types import Message
 
-from app.disconnect import ON_DISCONNECT
+from app.http.disconnect import ON_DISCONNECT
 from bench.asgi_scope import post_scope
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ import pytest
 
 from app import errors
 from app.errors import ERROR_KINDS, REJECTION_REASONS, ServiceError, kind_of
-from app.handlers import describe, error_responses
+from app.http.handlers import describe, error_responses
 from gennet.errors import ImageTooLargeError, InvalidImageError
 
 README = Path(__file__).resolve().parents[2] / "README.md"

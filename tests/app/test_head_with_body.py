@@ -1,9 +1,9 @@
-"""``app.server.HeadWithBody``: one write per answer, without holding what a client waits for."""
+"""``app.http.server.HeadWithBody``: one write per answer, without holding what a client waits for."""
 
 import asyncio
 from typing import cast
 
-from app.server import HeadWithBody
+from app.http.server import HeadWithBody
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 

@@ -1,10 +1,10 @@
-"""``app.uploads``: the lone-file shortcut reads every form as the full multipart parser does."""
+"""``app.http.uploads``: the lone-file shortcut reads every form as the full multipart parser does."""
 
 import httpx
 import pytest
 
-from app import uploads
 from app.errors import InvalidRequestError
+from app.http import uploads
 
 BOUNDARY = "b0undary"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"

@@ -14,7 +14,7 @@ import tritonclient.http as triton
 from PIL import Image
 from service_fakes import FakePredictor, client_for, fake_app, fake_meta, metric_value
 
-from app import v2_protocol as oip
+from app.protocols.v2 import messages as oip
 from gennet.calibration import Calibration, GroupCalibration
 from gennet.preprocess import preprocess_bytes
 

@@ -11,7 +11,7 @@ import pytest
 import tritonclient.http as triton
 from service_fakes import fake_meta
 
-from app import v2_protocol as oip
+from app.protocols.v2 import messages as oip
 
 SIZE = (8, 4)  # (H, W) of the model in these tests
 MAX_ITEMS = 3

@@ -208,7 +208,7 @@ def test_gennet_serve_answers_504_to_a_body_that_stops_arriving(
 def test_gennet_serve_answers_100_continue_pipelined_and_head_requests_without_holding_them(
     checkpoint_path: Path, crops: list[bytes], tmp_path: Path
 ) -> None:
-    """Each answer's head waits for its body (``app.server.HeadWithBody``); a 100 Continue the
+    """Each answer's head waits for its body (``app.http.server.HeadWithBody``); a 100 Continue the
     client waits for before sending its body, and the head of a bodiless answer, must not, and a
     pipelined request still gets its answer after the first one's."""
     env = service_env(checkpoint_path)

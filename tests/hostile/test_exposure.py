@@ -36,7 +36,7 @@ async def test_api_key_guards_prediction_and_model_only(
         compared.append((a, b))
         return compare(a, b)
 
-    monkeypatch.setattr("app.deps.hmac.compare_digest", recording_compare)
+    monkeypatch.setattr("app.http.deps.hmac.compare_digest", recording_compare)
     app = fake_app(FakePredictor(), api_key=KEY, log_level="INFO", log_json=True)
     async with client_for(app) as client:
         refused = {

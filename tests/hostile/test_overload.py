@@ -76,7 +76,7 @@ async def test_deadline_covers_the_decode_queue_and_drops_waiting_decodes(
         gate.wait(timeout=10)
         return decode_to_array(data, *args)
 
-    monkeypatch.setattr("app.preprocess.decode_to_array", stuck_decoder)
+    monkeypatch.setattr("app.pipeline.decode.decode_to_array", stuck_decoder)
     app = fake_app(
         FakePredictor(),
         max_queue=MAX_QUEUE,

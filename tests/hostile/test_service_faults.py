@@ -11,7 +11,7 @@ import uvicorn
 from service_fakes import FakePredictor, client_for, fake_app, metric_value, score_rows
 from starlette.types import Message
 
-from app.server import DrainingServer
+from app.http.server import DrainingServer
 from bench.asgi_scope import post_scope
 
 pytestmark = pytest.mark.anyio

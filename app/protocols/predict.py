@@ -10,13 +10,13 @@ from fastapi.responses import Response
 from pydantic_core import to_json
 from starlette.types import Receive, Scope
 
-from app.admission import arrival
-from app.deps import ServiceDep
-from app.disconnect import while_connected
-from app.handlers import KNOWN_ERRORS, describe, error_responses
+from app.http.deps import ServiceDep
+from app.http.disconnect import while_connected
+from app.http.gate import arrival
+from app.http.handlers import KNOWN_ERRORS, describe, error_responses
+from app.http.uploads import MULTIPART, read_image, read_images
+from app.pipeline.service import Service
 from app.schemas import BatchResponse, Prediction
-from app.service import Service
-from app.uploads import MULTIPART, read_image, read_images
 from gennet.calibration import CAMERA_PATTERN
 from gennet.decision import decide_with_probability, probabilities
 
@@ -95,7 +95,7 @@ async def classify_one(
 ) -> Response:
     """POST /predict once its query is validated: admit, read the crop, wait for its batch.
 
-    Shared by the FastAPI route and the pure ASGI ``app.fastpath`` that serves most requests.
+    Shared by the FastAPI route and the pure ASGI ``app.http.fastpath`` that serves most requests.
     """
     arrived = arrival(scope)
     deadline = service.admit_request(arrived)

@@ -6,8 +6,8 @@ query, the exception middlewares) is a measurable share of the CPU the model its
 pure ASGI layer answers ``POST /predict`` itself when it can do so without judgement: no query,
 or only plain ``tta`` and ``camera`` values, and the API key (when one is set) present and right.
 Anything else (a bad query value, a missing key, a duplicate parameter) goes on to the FastAPI
-route, which answers with the contract's errors. Both run ``app.routes.predict.classify_one``
-and render errors with ``app.handlers``, so their answers are the same; OpenAPI documents the
+route, which answers with the contract's errors. Both run ``app.protocols.predict.classify_one``
+and render errors with ``app.http.handlers``, so their answers are the same; OpenAPI documents the
 route as before.
 """
 
@@ -16,10 +16,10 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.deps import key_matches, supplied_key
-from app.handlers import KNOWN_ERRORS, known_error_response
-from app.routes import predict
-from app.service import Service
+from app.http.deps import key_matches, supplied_key
+from app.http.handlers import KNOWN_ERRORS, known_error_response
+from app.pipeline.service import Service
+from app.protocols import predict
 from gennet.calibration import CAMERA_NAME
 
 PATH = "/predict"

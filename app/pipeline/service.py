@@ -1,6 +1,6 @@
 """The service's state and lifecycle: runtime and batcher, from start-up to drain.
 
-Admission control: ``app.admission`` bounds the inference requests in flight before FastAPI sees
+Admission control: ``app.http.gate`` bounds the inference requests in flight before FastAPI sees
 them; here at most ``max_queue + max_batch_size`` images are in the service at once (queued for
 the batch worker, decoding or in the running batch); the next one is refused with 503 at once,
 before any decoding (before its upload is read, when the service is already full), so overload
@@ -15,11 +15,11 @@ import logging
 import time
 from types import TracebackType
 
-from app.admission import InferenceSlots
-from app.batcher import MicroBatcher, Payload
 from app.errors import DeadlineExceededError, NotReadyError, QueueFullError
+from app.http.gate import InferenceSlots
 from app.metrics import Metrics
-from app.preprocess import Decoder
+from app.pipeline.batcher import MicroBatcher, Payload
+from app.pipeline.decode import Decoder
 from app.runtime import Runtime, RuntimeBuilder, usable_cpus, warm_up
 from app.schemas import ModelRef, ServiceState
 from app.settings import Settings
@@ -49,7 +49,7 @@ class Service:
         self.calibration: Calibration | None = None
         self._batcher: MicroBatcher | None = None
         self._admitted = 0  # images between admission and answer
-        self.slots = InferenceSlots(settings.request_limit)  # requests, see app.admission
+        self.slots = InferenceSlots(settings.request_limit)  # requests, see app.http.gate
         self.metrics.track_queue_depth(lambda: self.queue_depth)
         self.metrics.ready.set_function(lambda: float(self.state == "ready"))
 
@@ -115,7 +115,7 @@ class Service:
     def begin_drain(self) -> None:
         """Refuse new requests from now on (readiness 503); the accepted ones still complete.
 
-        Only sets an attribute, so a signal handler may call it (``app.server``).
+        Only sets an attribute, so a signal handler may call it (``app.http.server``).
         """
         self.state = "draining"
 

@@ -9,7 +9,7 @@ objects. That parser finds part headers and boundaries with ``bytes.find``, not 
 crop's form it costs about a third of python-multipart's CPU (20 against 50-60 us), spent on the
 event loop of every request; a form of one file, how cameras send a crop, skips it (10 us,
 :func:`_lone_file`). These functions take the ASGI scope and ``receive``, so a FastAPI
-route and the pure ASGI ``app.fastpath`` share them.
+route and the pure ASGI ``app.http.fastpath`` share them.
 """
 
 from multipart import (
@@ -22,14 +22,14 @@ from multipart import (
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
-from app.admission import body_complete
 from app.errors import (
     ClientDisconnectedError,
     InvalidRequestError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from app.service import within
+from app.http.gate import body_complete
+from app.pipeline.service import within
 
 MULTIPART = "multipart/form-data"
 _LONE_PART_HEADERS = ("content-disposition", "content-type")
@@ -64,7 +64,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int, deadline: float)
 async def _read_body(
     headers: Headers, scope: Scope, receive: Receive, limit: int, deadline: float
 ) -> bytes:
-    """When the server already holds the whole body (``app.admission.body_complete``), no
+    """When the server already holds the whole body (``app.http.gate.body_complete``), no
     receive can wait, and the deadline guard (a timer and two task lookups) is skipped."""
     _check_declared_length(headers, limit)
     if body_complete(scope):

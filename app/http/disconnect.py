@@ -1,6 +1,6 @@
 """Stop work for a client that went away, so it does not cost a batch slot.
 
-Under ``gennet serve`` the HTTP protocol itself reports a lost connection (``app.server``): it
+Under ``gennet serve`` the HTTP protocol itself reports a lost connection (``app.http.server``): it
 calls the hooks a request put in its scope under ``ON_DISCONNECT``. That costs nothing per request,
 where listening for ``http.disconnect`` on ``receive`` (the ASGI way, for any other server) needs a
 watcher task per request, created, woken and cancelled on the event loop of every answer. A
@@ -17,7 +17,7 @@ from app.errors import ClientDisconnectedError
 
 T = TypeVar("T")
 
-ON_DISCONNECT = "gennet.on_disconnect"  # scope key: a list of callables, set by app.server
+ON_DISCONNECT = "gennet.on_disconnect"  # scope key: a list of callables, set by app.http.server
 
 
 async def _cancel_on_disconnect(receive: Receive, work: asyncio.Future[T]) -> None:

@@ -1,6 +1,6 @@
 """The one place that turns exceptions into HTTP answers: ``{"error": {"code", "message"}}``.
 
-Unknown exceptions are logged with their traceback by ``app.middleware`` and answered with
+Unknown exceptions are logged with their traceback by ``app.http.middleware`` and answered with
 :func:`internal_error_response`; no answer ever carries a traceback, a path or a version.
 """
 

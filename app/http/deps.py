@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from starlette.datastructures import Headers
 
 from app.errors import UnauthorizedError
-from app.service import Service
+from app.pipeline.service import Service
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <GENNET_API_KEY>")
 _header = APIKeyHeader(
@@ -46,7 +46,7 @@ async def require_api_key(
 
 def supplied_key(headers: Headers) -> str | None:
     """The key as the two schemes above read it, for code outside FastAPI's dependency system
-    (``app.fastpath``): a Bearer token, else X-API-Key."""
+    (``app.http.fastpath``): a Bearer token, else X-API-Key."""
     authorization = headers.get("authorization")
     scheme, credentials = get_authorization_scheme_param(authorization)
     if authorization and scheme and credentials and scheme.lower() == "bearer":

@@ -7,7 +7,7 @@ a request's headers are parsed and, when they are all taken, writes the pre-enco
 no task, no ASGI call, and the body (if any) is discarded as it arrives. Counting, the request ID
 and ``Retry-After`` are as the gate's.
 
-The protocol also reports a lost connection to the request in progress (``app.disconnect``), so
+The protocol also reports a lost connection to the request in progress (``app.http.disconnect``), so
 a request needs no task of its own listening for ``http.disconnect``, and it sends each answer's
 head and body in one write (:class:`HeadWithBody`).
 
@@ -30,7 +30,9 @@ from uvicorn.config import LOGGING_CONFIG
 from uvicorn.main import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from app.admission import (
+from app.errors import QUEUE_FULL
+from app.http.disconnect import ON_DISCONNECT
+from app.http.gate import (
     ARRIVED,
     BODY_COMPLETE,
     REFUSAL_BODY,
@@ -38,12 +40,10 @@ from app.admission import (
     arrival,
     is_inference,
 )
-from app.disconnect import ON_DISCONNECT
-from app.errors import QUEUE_FULL
+from app.http.middleware import REQUEST_ID_HEADER, UNROUTED, incoming_request_id, new_request_id
 from app.main import create_app
-from app.middleware import REQUEST_ID_HEADER, UNROUTED, incoming_request_id, new_request_id
+from app.pipeline.service import Service
 from app.runtime import RuntimeBuilder, build_runtime
-from app.service import Service
 from app.settings import Settings
 
 _REFUSAL_STATUS_LINE = b"HTTP/1.1 %d Service Unavailable\r\n" % QUEUE_FULL.status
@@ -114,7 +114,7 @@ class GatedProtocol(HttpToolsProtocol):
         self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Also tells the request in progress, through its ``app.disconnect`` hooks. They are
+        """Also tells the request in progress, through its ``app.http.disconnect`` hooks. They are
         taken out of its scope: if it has not awaited its answer yet, it will listen on
         ``receive``, which uvicorn now answers with ``http.disconnect`` at once."""
         cycle = self.cycle
@@ -194,5 +194,7 @@ def serve(
     )
     server = DrainingServer(config, app.state.service)
     server.run()
-    if not server.started:  # uvicorn logged why (one line, app.middleware.OneLineStartupFailure)
+    if (
+        not server.started
+    ):  # uvicorn logged why (one line, app.http.middleware.OneLineStartupFailure)
         raise SystemExit(STARTUP_FAILURE)

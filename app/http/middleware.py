@@ -13,7 +13,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import StartupError
-from app.handlers import internal_error_response
+from app.http.handlers import internal_error_response
 from app.logging import request_id
 from app.metrics import Metrics
 

@@ -55,7 +55,7 @@ class BatchObserver(Protocol):
 
 
 class Preprocessor(Protocol):
-    """Turns encoded crops into rows of the batch (``app.preprocess.Decoder`` implements it)."""
+    """Turns encoded crops into rows of the batch (``app.pipeline.decode.Decoder`` implements it)."""
 
     def decode(self, data: bytes) -> np.ndarray:
         """uint8 (H, W, 3) at the model's input size; raises for bad input."""

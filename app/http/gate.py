@@ -5,7 +5,7 @@ Refusing must cost far less than answering, or overload turns into collapse: a r
 here costs a counter, one pre-encoded 503 and no log line (the service logs a periodic summary).
 Its position: inside ``RequestContextMiddleware`` (so even a refusal carries an ``X-Request-ID`` and
 is counted by status), outside FastAPI. Under ``gennet serve`` most refusals happen earlier still,
-in the HTTP protocol (``app.server``), against the same :class:`InferenceSlots`; this gate is the
+in the HTTP protocol (``app.http.server``), against the same :class:`InferenceSlots`; this gate is the
 bound for any other ASGI server and for what passes the protocol's check at the same moment.
 """
 

@@ -4,7 +4,7 @@ Requests take the same path as ``/predict``: readiness and admission, the reques
 byte cap on the body, ``Service.submit`` for every element (so the micro-batcher batches the
 elements of a tensor with everything else in flight), the camera's calibrated threshold, the
 metrics and the API key. Errors come from the app's one error table (``app.errors``, answered by
-``app.handlers``); :class:`ProtocolErrors` only reshapes their body to the protocol's
+``app.http.handlers``); :class:`ProtocolErrors` only reshapes their body to the protocol's
 ``{"error": "..."}`` on ``/v2`` paths.
 """
 
@@ -21,14 +21,14 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import v2_protocol as oip
-from app.admission import arrival
-from app.deps import ServiceDep
-from app.disconnect import while_connected
 from app.errors import UnsupportedMediaTypeError
-from app.handlers import error_responses
-from app.service import Service
-from app.uploads import read_body
+from app.http.deps import ServiceDep
+from app.http.disconnect import while_connected
+from app.http.gate import arrival
+from app.http.handlers import error_responses
+from app.http.uploads import read_body
+from app.pipeline.service import Service
+from app.protocols.v2 import messages as oip
 from gennet.calibration import CAMERA_PATTERN
 
 PREFIX = "/v2"

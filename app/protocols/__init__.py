@@ -1,0 +1,1 @@
+"""Protocol adapters: each parses its requests into pipeline items and renders the answers."""
