@@ -94,10 +94,7 @@ def test_makefile_builds_the_images_compose_and_kubernetes_run() -> None:
 
 
 def test_readme_starts_the_service_with_make_serve() -> None:
-    readme = ROOT / "README.md"
-    if not readme.is_file():
-        pytest.skip("README.md is not written yet")
-    assert "make serve" in readme.read_text()
+    assert "make serve" in (ROOT / "README.md").read_text()
 
 
 @pytest.mark.parametrize("path", SERVICE_DOCKERFILES)
