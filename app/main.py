@@ -12,12 +12,12 @@ from fastapi import FastAPI
 from app.errors import QUEUE_FULL, StartupError
 from app.http import handlers
 from app.http.deps import ApiKey
-from app.http.fastpath import PredictFastPath
 from app.http.gate import AdmissionGate
 from app.http.middleware import OneLineStartupFailure, RequestContextMiddleware
 from app.logging import configure_logging
 from app.pipeline.service import Service
 from app.protocols import predict
+from app.protocols.fastpath import PredictFastPath
 from app.protocols.v2 import routes as v2
 from app.routes import demo, health, metrics, model
 from app.runtime import RuntimeBuilder, build_runtime
@@ -75,9 +75,8 @@ def create_app(
     handlers.install(app)
     app.add_middleware(PredictFastPath, service=service)
     refused = functools.partial(service.metrics.reject, QUEUE_FULL.code)
-    app.add_middleware(AdmissionGate, slots=service.slots, on_refusal=refused)
+    app.add_middleware(AdmissionGate, admission=service.admission, on_refusal=refused)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics)
-    app.add_middleware(v2.ProtocolErrors)  # outside, so it reshapes every /v2 error
     app.add_middleware(OneLineStartupFailure)
     return app
 

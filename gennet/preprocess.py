@@ -77,25 +77,39 @@ def _may_be_rotated(image: Image.Image) -> bool:
     return image.format != "JPEG" or "exif" in image.info
 
 
-def load_rgb(
+def open_image(
     data: bytes, input_size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Image.Image:
-    """Decode ``data`` into an upright RGB image (first frame of animations).
-
-    The pixel cap is checked on the declared size, before any pixel is decoded. Large JPEGs are
-    decoded in draft mode straight to a size at least twice the input size, which is exact enough
-    for the following bilinear resize and much cheaper.
-    """
+    """Open ``data`` without decoding a pixel: its declared size is checked against the pixel
+    cap, and a large JPEG is set to decode in draft mode straight to a size at least twice the
+    input size (exact enough for the following bilinear resize, and much cheaper). The image's
+    ``size`` is then the size decoding will produce: what decoding it costs."""
     image = _open(data, max_pixels)
-    try:
-        if image.format == "JPEG":
-            height, width = input_size
+    if image.format == "JPEG":
+        height, width = input_size
+        try:
             image.draft("RGB", (width * 2, height * 2))
+        except (OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
+            raise InvalidImageError("image data is truncated or corrupt") from exc
+    return image
+
+
+def upright_rgb(image: Image.Image) -> Image.Image:
+    """Decode an image from :func:`open_image` into an upright RGB image (first frame of
+    animations)."""
+    try:
         if _may_be_rotated(image):
             image = ImageOps.exif_transpose(image) or image
         return _to_rgb(image)
     except (OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
         raise InvalidImageError("image data is truncated or corrupt") from exc
+
+
+def load_rgb(
+    data: bytes, input_size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Decode ``data`` into an upright RGB image; the pixel cap is checked before decoding."""
+    return upright_rgb(open_image(data, input_size, max_pixels))
 
 
 def to_input_array(image: Image.Image, input_size: tuple[int, int]) -> np.ndarray:

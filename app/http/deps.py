@@ -46,7 +46,7 @@ async def require_api_key(
 
 def supplied_key(headers: Headers) -> str | None:
     """The key as the two schemes above read it, for code outside FastAPI's dependency system
-    (``app.http.fastpath``): a Bearer token, else X-API-Key."""
+    (``app.protocols.fastpath``): a Bearer token, else X-API-Key."""
     authorization = headers.get("authorization")
     scheme, credentials = get_authorization_scheme_param(authorization)
     if authorization and scheme and credentials and scheme.lower() == "bearer":

@@ -1,21 +1,24 @@
-"""The gate in front of the app: arrival time for every request, and a bound on inference
-requests in flight, enforced before routing, parsing or reading the body.
+"""The gate in front of the app: arrival time for every request, and the bound on inference
+requests in flight (``app.pipeline.admission``), enforced before routing, parsing or reading the
+body.
 
 Refusing must cost far less than answering, or overload turns into collapse: a refused request
-here costs a counter, one pre-encoded 503 and no log line (the service logs a periodic summary).
-Its position: inside ``RequestContextMiddleware`` (so even a refusal carries an ``X-Request-ID`` and
-is counted by status), outside FastAPI. Under ``gennet serve`` most refusals happen earlier still,
-in the HTTP protocol (``app.http.server``), against the same :class:`InferenceSlots`; this gate is the
-bound for any other ASGI server and for what passes the protocol's check at the same moment.
+here costs a counter, one pre-encoded 503 in its protocol's shape and no log line (the service
+logs a periodic summary). Its position: inside ``RequestContextMiddleware`` (so even a refusal
+carries an ``X-Request-ID`` and is counted by status), outside FastAPI. Under ``gennet serve`` most
+refusals happen earlier still, in the HTTP protocol (``app.http.server``), against the same
+:class:`~app.pipeline.admission.Admission`; this gate is the bound for any other ASGI server and
+for what passes the protocol's check at the same moment.
 """
 
-import json
 import time
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import QUEUE_FULL
+from app.http.handlers import preencoded
+from app.pipeline.admission import Admission
 
 ARRIVED = "gennet.arrived"  # scope key: time.monotonic() when the server received the request
 BODY_COMPLETE = "gennet.body_complete"  # scope key: True once the server holds the whole body
@@ -37,37 +40,13 @@ def is_inference(method: str, path: str) -> bool:
     return method == "POST" and (path.startswith("/predict") or path.endswith("/infer"))
 
 
-class InferenceSlots:
-    """Inference requests in flight, against a limit (``Settings.request_limit``)."""
-
-    __slots__ = ("in_flight", "limit")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_flight = 0
-
-    def full(self) -> bool:
-        return self.in_flight >= self.limit
-
-
-REFUSAL_BODY = json.dumps(
-    {"error": {"code": QUEUE_FULL.code, "message": QUEUE_FULL.message}}
-).encode()
-REFUSAL_HEADERS = [
-    (b"content-type", b"application/json"),
-    (b"content-length", str(len(REFUSAL_BODY)).encode()),
-    *((k.lower().encode(), v.encode()) for k, v in QUEUE_FULL.headers.items()),
-]
-_REFUSAL_BODY_MESSAGE = {"type": "http.response.body", "body": REFUSAL_BODY}
-
-
 class AdmissionGate:
-    """Stamps the arrival time; answers 503 ``queue_full`` at once when every inference slot is
-    taken (the refused request's body is never read)."""
+    """Stamps the arrival time; answers 503 ``queue_full`` at once when the inference requests
+    in flight are at their limit (the refused request's body is never read)."""
 
-    def __init__(self, app: ASGIApp, slots: InferenceSlots, on_refusal: Callable[[], None]) -> None:
+    def __init__(self, app: ASGIApp, admission: Admission, on_refusal: Callable[[], None]) -> None:
         self.app = app
-        self.slots = slots
+        self.admission = admission
         self._on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -78,18 +57,17 @@ class AdmissionGate:
         if not is_inference(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
-        slots = self.slots
-        if slots.full():
+        admission = self.admission
+        if admission.requests_full():
             self._on_refusal()
-            # A fresh header list: the middleware outside appends X-Request-ID to it.
-            headers = list(REFUSAL_HEADERS)
+            headers, body = preencoded(QUEUE_FULL, scope["path"])  # a fresh header list
             await send(
                 {"type": "http.response.start", "status": QUEUE_FULL.status, "headers": headers}
             )
-            await send(_REFUSAL_BODY_MESSAGE)
+            await send({"type": "http.response.body", "body": body})
             return
-        slots.in_flight += 1
+        admission.requests += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            slots.in_flight -= 1
+            admission.requests -= 1

@@ -1,9 +1,16 @@
-"""The one place that turns exceptions into HTTP answers: ``{"error": {"code", "message"}}``.
+"""The one place that turns exceptions into HTTP answers, in the shape of the caller's protocol.
+
+Status, code, message, headers and metric label come from ``app.errors``' table; only the body's
+shape depends on the protocol, chosen by the request's path: ``{"error": {"code", "message"}}``,
+or ``{"error": "<message>"}`` on the Open Inference Protocol's ``/v2`` paths (what its clients,
+``tritonclient`` among them, read). Whoever answers an error (a route, the API key check, the
+router's 404/405, the last-resort 500, the refusal at the connection) renders it here.
 
 Unknown exceptions are logged with their traceback by ``app.http.middleware`` and answered with
 :func:`internal_error_response`; no answer ever carries a traceback, a path or a version.
 """
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +27,8 @@ from app.errors import (
     INVALID_REQUEST,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
+    QUEUE_FULL,
+    ErrorKind,
     ServiceError,
     kind_of,
 )
@@ -40,33 +49,68 @@ KNOWN_ERRORS: tuple[type[Exception], ...] = (ServiceError, *GENNET_ERROR_KINDS)
 _BY_STATUS = {kind.status: kind for kind in (NOT_FOUND, METHOD_NOT_ALLOWED)}
 
 
+V2_PREFIX = "/v2"
+
+
+def speaks_v2(path: str) -> bool:
+    """Whether ``path`` is one of the Open Inference Protocol's."""
+    return path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
+
+
+def error_body(path: str, detail: ErrorDetail) -> dict[str, Any]:
+    """The error body in the shape of ``path``'s protocol."""
+    if speaks_v2(path):
+        return {"error": detail.message}
+    return ErrorResponse(error=detail).model_dump()
+
+
 def error_response(
-    status: int, detail: ErrorDetail, headers: Mapping[str, str] | None = None
+    path: str, status: int, detail: ErrorDetail, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    body = ErrorResponse(error=detail).model_dump()
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_body(path, detail), status_code=status, headers=headers)
 
 
-def internal_error_response() -> JSONResponse:
-    return error_response(
-        500, ErrorDetail(code=INTERNAL_ERROR.code, message=INTERNAL_ERROR.message)
-    )
+def internal_error_response(path: str) -> JSONResponse:
+    detail = ErrorDetail(code=INTERNAL_ERROR.code, message=INTERNAL_ERROR.message)
+    return error_response(path, INTERNAL_ERROR.status, detail)
+
+
+def preencoded(kind: ErrorKind, path: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of ``kind``'s answer with its default message, for code that writes
+    answers itself (the refusals at the connection and at the gate)."""
+    body = _PREENCODED[kind.code, speaks_v2(path)]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in kind.headers.items()),
+    ]
+    return headers, body
+
+
+_PREENCODED = {
+    (kind.code, v2): json.dumps(
+        error_body(V2_PREFIX if v2 else "/", ErrorDetail(code=kind.code, message=kind.message)),
+        separators=(",", ":"),
+    ).encode()
+    for kind in (QUEUE_FULL,)
+    for v2 in (False, True)
+}
 
 
 def _metrics(request: Request) -> Metrics:
     return request.app.state.service.metrics
 
 
-def known_error_response(exc: Exception, metrics: Metrics) -> JSONResponse:
+def known_error_response(exc: Exception, metrics: Metrics, path: str) -> JSONResponse:
     """The answer to a known error (counted as a refusal by its code)."""
     status, detail = describe(exc)
     metrics.reject(detail.code)
     kind = kind_of(exc)
-    return error_response(status, detail, kind.headers if kind else None)
+    return error_response(path, status, detail, kind.headers if kind else None)
 
 
 async def _known_error(request: Request, exc: Exception) -> JSONResponse:
-    return known_error_response(exc, _metrics(request))
+    return known_error_response(exc, _metrics(request), request.scope["path"])
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -75,9 +119,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "query")
     message = f"{where}: {first.get('msg', 'invalid value')}" if where else "invalid request"
     _metrics(request).reject(INVALID_REQUEST.code)
-    return error_response(
-        INVALID_REQUEST.status, ErrorDetail(code=INVALID_REQUEST.code, message=message)
-    )
+    detail = ErrorDetail(code=INVALID_REQUEST.code, message=message)
+    return error_response(request.scope["path"], INVALID_REQUEST.status, detail)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -85,7 +128,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     kind = _BY_STATUS.get(exc.status_code)
     code = kind.code if kind else "http_error"
     detail = ErrorDetail(code=code, message=str(exc.detail))
-    return error_response(exc.status_code, detail, exc.headers)
+    return error_response(request.scope["path"], exc.status_code, detail, exc.headers)
 
 
 def install(app: FastAPI) -> None:

@@ -9,7 +9,7 @@ objects. That parser finds part headers and boundaries with ``bytes.find``, not 
 crop's form it costs about a third of python-multipart's CPU (20 against 50-60 us), spent on the
 event loop of every request; a form of one file, how cameras send a crop, skips it (10 us,
 :func:`_lone_file`). These functions take the ASGI scope and ``receive``, so a FastAPI
-route and the pure ASGI ``app.http.fastpath`` share them.
+route and the pure ASGI ``app.protocols.fastpath`` share them.
 """
 
 from multipart import (
@@ -29,7 +29,7 @@ from app.errors import (
     UnsupportedMediaTypeError,
 )
 from app.http.gate import body_complete
-from app.pipeline.service import within
+from app.pipeline.deadline import within
 
 MULTIPART = "multipart/form-data"
 _LONE_PART_HEADERS = ("content-disposition", "content-type")

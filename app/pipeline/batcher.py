@@ -1,20 +1,21 @@
-"""The micro-batcher: concurrent requests share one model call, run on one worker thread.
+"""The micro-batcher: concurrent crops share one model call, run on one worker thread.
 
-A request is queued from the event loop with a put on a thread-safe queue: no task and no thread
-hop of its own. One worker thread takes whatever is queued (up to ``max_batch_size`` requests),
-decodes the encoded crops of that batch (on a small pool when there are cores to spare),
-normalises them into one batch buffer, runs the model and hands every answer of the batch back to
-the event loop in one call. A request therefore costs one queue put and a share of one loop
-wake-up, instead of a decode-pool hop and a batch-thread hop with a wake-up each.
+A crop is queued from the event loop with a put on a thread-safe queue: no task and no thread hop
+of its own. One worker thread lines the queued crops up by request, composes a batch, decodes its
+encoded crops (on a small pool when there are cores to spare), normalises them into one batch
+buffer, runs the model and hands every answer back to the event loop in one call.
 
 It never waits when idle: with ``max_wait_s == 0`` (the default, like Triton's zero queue delay) a
-request that finds the worker idle runs at once; a positive ``max_wait_s`` lets the worker gather
-more requests for that long once the first one is queued.
+crop that finds the worker idle runs at once; a positive ``max_wait_s`` lets the worker gather more
+crops for that long once the first one is queued.
 
-Every request carries its own future and a monotonic deadline. Requests whose client went away
-(future cancelled) or whose deadline passed are dropped before they are decoded. A crop that does
-not decode fails alone. TTA requests add their mirrored copy as extra rows of the same batch. A
-failing model call fails only the requests of its batch.
+What one request sends cannot cost another request its answer: requests take turns and crops are
+priced before they are decoded (``app.pipeline.turns``), and failures stay with their crop
+(``app.pipeline.runner``).
+
+Every crop carries its own future and a monotonic deadline; crops whose client went away (future
+cancelled) or whose deadline passed are dropped before they are decoded. TTA crops add their
+mirrored copy as extra rows of the same batch.
 """
 
 import asyncio
@@ -24,70 +25,23 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Protocol
 
-import numpy as np
-
-from app.errors import (
-    DeadlineExceededError,
-    InferenceFailedError,
-    NotReadyError,
-    QueueFullError,
+from app.errors import DeadlineExceededError, InferenceFailedError, NotReadyError
+from app.pipeline.crops import (
+    BatchFn,
+    BatchObserver,
+    Crop,
+    NullObserver,
+    Outcome,
+    Payload,
+    Preprocessor,
+    Share,
 )
-from gennet.inference import merge_flips
+from app.pipeline.runner import BatchRunner
+from app.pipeline.turns import Turns
 
 log = logging.getLogger(__name__)
 
-BatchFn = Callable[[np.ndarray], np.ndarray]
-Payload = bytes | np.ndarray  # an encoded image, or a preprocessed float32 (3, H, W) crop
-
-
-class BatchObserver(Protocol):
-    """What the batcher reports (``app.metrics.Metrics`` implements it); called on its thread."""
-
-    def queue_waited(self, seconds: float) -> None: ...
-
-    def batch_done(self, rows: int, seconds: float) -> None: ...
-
-    def batch_failed(self) -> None: ...
-
-
-class Preprocessor(Protocol):
-    """Turns encoded crops into rows of the batch (``app.pipeline.decode.Decoder`` implements it)."""
-
-    def decode(self, data: bytes) -> np.ndarray:
-        """uint8 (H, W, 3) at the model's input size; raises for bad input."""
-        ...
-
-    def normalise(self, images: np.ndarray, out: np.ndarray) -> None:
-        """uint8 (N, H, W, 3) -> float32 (N, 3, H, W), written into ``out``."""
-        ...
-
-
-class _NullObserver:
-    def queue_waited(self, seconds: float) -> None:
-        pass
-
-    def batch_done(self, rows: int, seconds: float) -> None:
-        pass
-
-    def batch_failed(self) -> None:
-        pass
-
-
-@dataclass(eq=False, slots=True)
-class _Item:
-    payload: Payload
-    tta: bool
-    deadline: float
-    future: asyncio.Future[float]
-    timer: asyncio.TimerHandle | None = None
-    enqueued: float = field(default_factory=time.monotonic)
-
-
-Outcome = tuple[_Item, float | BaseException]
 _STOP = None  # queued by drain(): the worker answers what is ahead of it, then exits
 
 
@@ -101,23 +55,18 @@ class MicroBatcher:
         preprocessor: Preprocessor | None = None,
         max_batch_size: int = 16,
         max_wait_s: float = 0.0,
-        max_queue: int = 256,
+        max_batch_pixels: int = 2**62,
         decode_workers: int = 1,
         observer: BatchObserver | None = None,
     ) -> None:
-        self._predictor = predictor
-        self._preprocessor = preprocessor
         self._max_batch_size = max_batch_size
         self._max_wait_s = max_wait_s
-        self._max_queue = max_queue
-        self._observer = observer or _NullObserver()
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        # One decode thread would only add a hop: the worker decodes itself then.
-        self._decode_pool = (
-            ThreadPoolExecutor(decode_workers, thread_name_prefix="gennet-decode")
-            if decode_workers > 1
-            else None
-        )
+        self._max_batch_pixels = max_batch_pixels
+        observer = observer or NullObserver()
+        self._queue: queue.SimpleQueue[Crop | None] = queue.SimpleQueue()
+        self._turns = Turns(preprocessor, observer.queue_waited)  # the worker's
+        self._runner = BatchRunner(predictor, preprocessor, decode_workers, observer)
+        self._stopping = False
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Future[None] | None = None
@@ -125,8 +74,8 @@ class MicroBatcher:
 
     @property
     def depth(self) -> int:
-        """Requests waiting for the model (not counting the batch running now)."""
-        return self._queue.qsize()
+        """Crops waiting for the model (not counting the batch running now)."""
+        return self._queue.qsize() + self._turns.waiting
 
     def start(self) -> None:
         """Start the worker thread; call from the event loop that will submit."""
@@ -136,20 +85,21 @@ class MicroBatcher:
         self._thread.start()
         self._accepting = True
 
-    def enqueue(self, payload: Payload, tta: bool, deadline: float) -> asyncio.Future[float]:
-        """Queue one crop; its future gets P(male), or the error, by ``deadline`` (monotonic).
+    def enqueue(
+        self, payload: Payload, tta: bool, deadline: float, share: Share | None = None
+    ) -> asyncio.Future[float]:
+        """Queue one crop of the request ``share`` (None: a request of its own); its future
+        gets P(male), or the error, by ``deadline`` (monotonic).
 
-        Raises at once when shutting down, already late or full. Cancelling the future drops the
-        crop before it is decoded.
+        Raises at once when shutting down or already late (room is ``app.pipeline.admission``'s
+        business). Cancelling the future drops the crop before it is decoded.
         """
         if not self._accepting or self._loop is None:
             raise NotReadyError("the service is shutting down")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceededError()
-        if self._queue.qsize() >= self._max_queue:
-            raise QueueFullError()
-        item = _Item(payload, tta, deadline, self._loop.create_future())
+        item = Crop(payload, tta, deadline, self._loop.create_future(), share or Share())
         item.timer = self._loop.call_later(remaining, _expire, item.future)
         self._queue.put(item)
         return item.future
@@ -165,128 +115,49 @@ class MicroBatcher:
             self._queue.put(_STOP)
             await self._stopped
             self._thread = None
-        if self._decode_pool is not None:
-            self._decode_pool.shutdown(wait=True)
+        self._runner.close()
 
-    # ---- the worker thread ----
+    # ---- the worker thread: lining up and composing batches ----
 
     def _work(self) -> None:
-        while (items := self._collect()) is not None:
+        while self._wait_for_work():
+            items, outcomes = self._turns.compose(self._max_batch_size, self._max_batch_pixels)
             try:
-                outcomes = self._run_batch(items)
+                outcomes += self._runner.run(items)
             except Exception:  # a bug here must not kill the worker
                 log.exception("batcher worker error")
-                outcomes = [(item, InferenceFailedError()) for item in items]
+                outcomes += [(item, InferenceFailedError()) for item in items]
             self._post(self._deliver, outcomes)
         self._post(_finish, self._stopped)
 
-    def _collect(self) -> list[_Item] | None:
-        """The next batch: whatever is queued, after waiting for a first request; None: stop."""
-        first = self._queue.get()
-        if first is _STOP:
-            return None
-        items = [first]
-        until = time.monotonic() + self._max_wait_s
-        while len(items) < self._max_batch_size:
-            left = until - time.monotonic()
+    def _wait_for_work(self) -> bool:
+        """Line up what is queued, after waiting for a first crop; False: stop."""
+        if not self._turns.waiting:
+            first = None if self._stopping else self._queue.get()
+            if not self._line_up(first):
+                return False
+            until = time.monotonic() + self._max_wait_s
+            while self._turns.waiting < self._max_batch_size:
+                left = until - time.monotonic()
+                try:
+                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if not self._line_up(item):
+                    break
+        while True:
             try:
-                item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
-                break
-            if item is _STOP:
-                self._queue.put(_STOP)  # after this batch
-                break
-            items.append(item)
-        return items
+                return True
+            self._line_up(item)
 
-    def _run_batch(self, items: list[_Item]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        rows = self._rows(self._admit(items, outcomes), outcomes)
-        if not rows:
-            return outcomes
-        batch_items = [item for item, _ in rows]
-        flags = np.array([item.tta for item in batch_items], dtype=bool)
-        started = time.perf_counter()
-        try:
-            probs = self._infer(self._assemble(rows, flags), flags)
-        except Exception:
-            log.exception("inference failed on a batch of %d requests", len(batch_items))
-            self._observer.batch_failed()
-            return outcomes + [(item, InferenceFailedError()) for item in batch_items]
-        self._observer.batch_done(len(rows) + int(flags.sum()), time.perf_counter() - started)
-        return outcomes + list(zip(batch_items, (float(p) for p in probs), strict=True))
-
-    def _admit(self, items: list[_Item], outcomes: list[Outcome]) -> list[_Item]:
-        """Drop requests nobody waits for any more and those past their deadline."""
-        now = time.monotonic()
-        live = []
-        for item in items:
-            if item.future.done():  # cancelled (client gone) or expired: nothing to do
-                continue
-            if now >= item.deadline:
-                outcomes.append((item, DeadlineExceededError()))
-                continue
-            self._observer.queue_waited(now - item.enqueued)
-            live.append(item)
-        return live
-
-    def _rows(self, live: list[_Item], outcomes: list[Outcome]) -> list[tuple[_Item, np.ndarray]]:
-        """Each live request with its row source: a float32 (3, H, W) crop as submitted, or a
-        decoded uint8 (H, W, 3) image. A crop that fails to decode fails alone."""
-        encoded = [item for item in live if isinstance(item.payload, bytes)]
-        decoded = dict(zip(encoded, self._decode_all(encoded), strict=True))
-        rows = []
-        for item in live:
-            source = decoded.get(item, item.payload)
-            if isinstance(source, np.ndarray):
-                rows.append((item, source))
-            elif isinstance(source, BaseException):
-                outcomes.append((item, source))
-        return rows
-
-    def _assemble(self, rows: list[tuple[_Item, np.ndarray]], flags: np.ndarray) -> np.ndarray:
-        """One float32 batch: every row normalised in place, then the mirrors of TTA rows."""
-        first = rows[0][1]
-        height, width = first.shape[:2] if first.dtype == np.uint8 else first.shape[1:]
-        batch = np.empty((len(rows) + int(flags.sum()), 3, height, width), dtype=np.float32)
-        for i, (_, source) in enumerate(rows):
-            if source.dtype == np.uint8:
-                assert self._preprocessor is not None
-                self._preprocessor.normalise(source[None], batch[i : i + 1])
-            else:
-                batch[i] = source
-        if flags.any():  # the layout gennet.inference.merge_flips undoes
-            batch[len(rows) :] = batch[: len(rows)][flags][..., ::-1]
-        return batch
-
-    def _decode_all(self, items: list[_Item]) -> list[np.ndarray | BaseException | None]:
-        if not items:
-            return []
-        if self._decode_pool is None or len(items) == 1:
-            return [self._decode_one(item) for item in items]
-        return list(self._decode_pool.map(self._decode_one, items))
-
-    def _decode_one(self, item: _Item) -> np.ndarray | BaseException | None:
-        """uint8 (H, W, 3), the crop's own error, or None when nobody waits for it any more
-        (checked again here: a slow decode ahead of it may have outlived its deadline)."""
-        if item.future.done():
-            return None
-        if self._preprocessor is None:
-            return TypeError("encoded crops need a preprocessor")
-        assert isinstance(item.payload, bytes)
-        try:
-            return self._preprocessor.decode(item.payload)
-        except Exception as exc:  # reported to its own request only
-            return exc
-
-    def _infer(self, batch: np.ndarray, flags: np.ndarray) -> np.ndarray:
-        """Predict, check, merge the mirrors back."""
-        probs = np.asarray(self._predictor(batch), dtype=np.float32).reshape(-1)
-        if len(probs) != len(batch):
-            raise InferenceFailedError(f"model returned {len(probs)} outputs for {len(batch)} rows")
-        if not np.isfinite(probs).all():
-            raise InferenceFailedError("model returned non-finite probabilities")
-        return merge_flips(probs, flags)
+    def _line_up(self, item: Crop | None) -> bool:
+        if item is None:
+            self._stopping = True  # answer every crop lined up, then stop
+            return False
+        self._turns.line_up(item)
+        return True
 
     def _post(self, callback: Callable[..., None], *args: object) -> None:
         assert self._loop is not None

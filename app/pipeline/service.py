@@ -1,11 +1,10 @@
-"""The service's state and lifecycle: runtime and batcher, from start-up to drain.
+"""The service's state and lifecycle (runtime and batcher, from start-up to drain), and the
+pipeline every protocol's requests take: admit, then :meth:`Service.classify` (batch, run, decide).
 
-Admission control: ``app.http.gate`` bounds the inference requests in flight before FastAPI sees
-them; here at most ``max_queue + max_batch_size`` images are in the service at once (queued for
-the batch worker, decoding or in the running batch); the next one is refused with 503 at once,
-before any decoding (before its upload is read, when the service is already full), so overload
-costs next to no CPU. Every stage runs under the request's deadline, counted from its arrival: a
-crop whose deadline passes while it waits is dropped before it is decoded and answered 504 at once.
+Admission is ``app.pipeline.admission``'s: a request is refused at once when the service is full,
+before its upload is read; so is an image, before it is decoded; overload costs next to no CPU.
+Every stage runs under the request's deadline, counted from its arrival: a crop whose deadline
+passes while it waits is dropped before it is decoded and answered 504 at once.
 """
 
 import asyncio
@@ -13,18 +12,20 @@ import functools
 import gc
 import logging
 import time
-from types import TracebackType
+from collections.abc import Sequence
 
-from app.errors import DeadlineExceededError, NotReadyError, QueueFullError
-from app.http.gate import InferenceSlots
+from app.errors import NotReadyError, QueueFullError
 from app.metrics import Metrics
-from app.pipeline.batcher import MicroBatcher, Payload
+from app.pipeline.admission import Admission, Capacity
+from app.pipeline.batcher import MicroBatcher
+from app.pipeline.crops import Payload, Share
 from app.pipeline.decode import Decoder
+from app.pipeline.job import Decision, Job, Options, Outcome
 from app.runtime import Runtime, RuntimeBuilder, usable_cpus, warm_up
 from app.schemas import ModelRef, ServiceState
 from app.settings import Settings
 from gennet.calibration import NO_CAMERA, OTHER_CAMERA, Calibration, load_calibration
-from gennet.decision import decide
+from gennet.decision import decide_with_probability
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,7 @@ class Service:
         self._summary: asyncio.Task[None] | None = None
         self.calibration: Calibration | None = None
         self._batcher: MicroBatcher | None = None
-        self._admitted = 0  # images between admission and answer
-        self.slots = InferenceSlots(settings.request_limit)  # requests, see app.http.gate
+        self.admission = Admission(Capacity.from_settings(settings))
         self.metrics.track_queue_depth(lambda: self.queue_depth)
         self.metrics.ready.set_function(lambda: float(self.state == "ready"))
 
@@ -94,9 +94,7 @@ class Service:
             preprocessor=decoder,
             max_batch_size=s.max_batch_size,
             max_wait_s=s.max_batch_wait_ms / 1000,
-            # Admission (ensure_room) bounds the images; the batcher must not refuse one of them
-            # because its worker has not yet taken the running batch off the queue.
-            max_queue=s.max_queue + s.max_batch_size,
+            max_batch_pixels=s.max_batch_pixels,
             decode_workers=s.decode_workers or usable_cpus(),
             observer=self.metrics,
         )
@@ -132,45 +130,67 @@ class Service:
         if self.state != "ready":
             raise NotReadyError()
 
-    def ensure_room(self) -> None:
-        """503 queue_full when the service holds its most images already."""
-        if self._admitted >= self.settings.max_queue + self.settings.max_batch_size:
-            raise QueueFullError()
-
-    def admit_request(self, arrived: float) -> float:
+    def admit(self, arrived: float) -> float:
         """Refuse an inference request at once when not ready or full, before its upload is
-        read; else its deadline."""
+        read; else its deadline (monotonic)."""
         self.ensure_ready()
-        self.ensure_room()
-        return self.deadline(arrived)
-
-    def deadline(self, arrived: float) -> float:
-        """The monotonic deadline of a request that arrived at ``arrived`` (time.monotonic())."""
+        if not self.admission.room_for_image():
+            raise QueueFullError()
         return arrived + self.settings.request_timeout_ms / 1000
 
-    def submit(
-        self, payload: Payload, tta: bool, deadline: float, camera: str | None = None
-    ) -> asyncio.Future[float]:
-        """Admit one crop (encoded bytes, or a preprocessed float32 (3, H, W) array) from
-        ``camera`` (None: not said).
+    def classify(
+        self,
+        crops: Sequence[Payload],
+        options: Options,
+        deadline: float,
+        *,
+        fail_fast: bool = False,
+    ) -> asyncio.Future[list[Outcome]]:
+        """Every crop's :class:`Decision` or its own error, in order (``app.pipeline.job``):
+        the one way a protocol's request reaches the model. Cancelling the future drops the
+        crops not yet decoded."""
+        job = Job(
+            crops,
+            options,
+            deadline,
+            submit=self.submit,
+            decide=self.decide,
+            share=Share(self.settings.max_request_pixels),
+            window=self.admission.capacity.window,
+            fail_fast=fail_fast,
+        )
+        return job.future
 
-        Raises at once: 503 queue_full when the service holds its most images, 503 not_ready, 504
-        when already late. The future gets P(male), or the crop's error (400/413 for a bad image,
-        504 past ``deadline``); cancelling it drops the crop before it is decoded.
+    def submit(
+        self, payload: Payload, tta: bool, deadline: float, camera: str | None, share: Share
+    ) -> asyncio.Future[float]:
+        """Admit one crop (encoded bytes, or a preprocessed float32 (3, H, W) array) of the
+        request ``share``.
+
+        Raises at once: 503 queue_full when the service holds its most images, 503 not_ready,
+        504 when already late. The future gets P(male), or the crop's error (400/413 for a bad
+        image, 504 past ``deadline``); cancelling it drops the crop before it is decoded.
         """
         if self._batcher is None:
             raise NotReadyError()
-        self.ensure_room()
-        future = self._batcher.enqueue(payload, tta, deadline)
-        self._admitted += 1
-        future.add_done_callback(functools.partial(self._release, camera))
+        self.admission.take_image()
+        try:
+            future = self._batcher.enqueue(payload, tta, deadline, share)
+        except BaseException:
+            self.admission.release_image()
+            raise
+        future.add_done_callback(self._release)
         return future
 
-    def _release(self, camera: str | None, future: asyncio.Future[float]) -> None:
-        self._admitted -= 1
-        if not future.cancelled() and future.exception() is None:
-            prob = future.result()
-            self.metrics.predicted(self.label(prob, camera), prob, self.camera_label(camera))
+    def _release(self, future: asyncio.Future[float]) -> None:
+        self.admission.release_image()
+
+    def decide(self, prob_male: float, camera: str | None) -> Decision:
+        """The decision for one crop from ``camera`` (None: not said), counted in the metrics."""
+        threshold = self.threshold_for(camera)
+        label, score = decide_with_probability(prob_male, threshold, self.runtime.meta.class_names)
+        self.metrics.predicted(label, prob_male, self.camera_label(camera))
+        return Decision(prob_male, label, score, threshold)
 
     def threshold_for(self, camera: str | None) -> float:
         """The threshold that applies to a crop from ``camera``: its calibrated one, else the
@@ -178,9 +198,6 @@ class Service:
         if self.calibration is not None:
             return self.calibration.threshold_for(camera)
         return self.runtime.meta.threshold
-
-    def label(self, prob_male: float, camera: str | None = None) -> str:
-        return decide(prob_male, self.threshold_for(camera), self.runtime.meta.class_names)
 
     def camera_label(self, camera: str | None) -> str:
         """``camera`` as a bounded metric label: a calibrated camera, ``other`` or ``none``."""
@@ -215,24 +232,3 @@ class Service:
                 "weights_sha256": meta.weights_sha256,
             }
         )
-
-
-class within:
-    """``async with within(deadline):`` runs the block until ``deadline`` (time.monotonic());
-    past it: 504 deadline_exceeded. A class, not an async generator: it runs on every request."""
-
-    __slots__ = ("_timeout",)
-
-    def __init__(self, deadline: float) -> None:
-        self._timeout = asyncio.timeout(deadline - time.monotonic())
-
-    async def __aenter__(self) -> None:
-        await self._timeout.__aenter__()
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        try:
-            await self._timeout.__aexit__(kind, exc, tb)
-        except TimeoutError:
-            raise DeadlineExceededError() from None

@@ -1,8 +1,14 @@
-"""POST /predict and POST /predict/batch."""
+"""POST /predict and POST /predict/batch: the service's own protocol, as adapters of the pipeline.
 
-import asyncio
+``/predict`` takes one crop (a multipart field ``file`` or a raw ``image/*`` body) and answers its
+decision or its error; ``/predict/batch`` takes many (``files``) and answers each one's decision
+or error in order. Everything else (admission, deadline, batching, decision) is the pipeline's
+(``app.protocols.adapter.serve``).
+"""
+
 import copy
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -11,19 +17,23 @@ from pydantic_core import to_json
 from starlette.types import Receive, Scope
 
 from app.http.deps import ServiceDep
-from app.http.disconnect import while_connected
-from app.http.gate import arrival
 from app.http.handlers import KNOWN_ERRORS, describe, error_responses
 from app.http.uploads import MULTIPART, read_image, read_images
+from app.pipeline.job import Decision, Options, Outcome
 from app.pipeline.service import Service
+from app.protocols.adapter import Parsed, serve
 from app.schemas import BatchResponse, Prediction
 from gennet.calibration import CAMERA_PATTERN
-from gennet.decision import decide_with_probability, probabilities
+from gennet.decision import probabilities
 
 router = APIRouter(tags=["predict"])
 
 TTA = Annotated[
-    bool, Query(description="Also predict the mirrored crop and average the two probabilities.")
+    bool | None,
+    Query(
+        description="Also predict the mirrored crop and average the two probabilities "
+        "(default: GENNET_TTA)."
+    ),
 ]
 Camera = Annotated[
     str | None,
@@ -71,37 +81,50 @@ def document_limits(schema: dict[str, Any], max_items: int) -> None:
     operation["requestBody"] = body
 
 
-def _scores(service: Service, prob: float, camera: str | None) -> dict[str, Any]:
-    names = service.runtime.meta.class_names
-    label, score = decide_with_probability(prob, service.threshold_for(camera), names)
-    return {"label": label, "score": score, "probabilities": probabilities(prob, names)}
+def _scored(decision: Decision, class_names: tuple[str, str]) -> dict[str, Any]:
+    probs = probabilities(decision.prob_male, class_names)
+    return {"label": decision.label, "score": decision.score, "probabilities": probs}
 
 
 def _answer(
-    service: Service, body: dict[str, Any], tta: bool, camera: str | None, arrived: float
+    service: Service, body: dict[str, Any], options: Options, threshold: float, arrived: float
 ) -> Response:
     """The JSON answer, serialised once, by pydantic-core's encoder (a fifth of the stdlib's
     cost, on the event loop): built as plain data (the response models document it)."""
-    body["tta"] = tta
-    body["camera"] = camera
-    body["threshold"] = service.threshold_for(camera)
+    body["tta"] = options.tta
+    body["camera"] = options.camera
+    body["threshold"] = threshold
     body["model"] = service.model_ref_data
     body["latency_ms"] = round((time.monotonic() - arrived) * 1000, 3)
     return Response(to_json(body), media_type="application/json")
 
 
-async def classify_one(
-    service: Service, scope: Scope, receive: Receive, tta: bool, camera: str | None
-) -> Response:
-    """POST /predict once its query is validated: admit, read the crop, wait for its batch.
+def options(service: Service, tta: bool | None, camera: str | None) -> Options:
+    """The request's options; ``tta`` not said: the service's default."""
+    return Options(service.settings.tta if tta is None else tta, camera)
 
-    Shared by the FastAPI route and the pure ASGI ``app.http.fastpath`` that serves most requests.
-    """
-    arrived = arrival(scope)
-    deadline = service.admit_request(arrived)
-    data = await read_image(scope, receive, service.settings.max_upload_bytes, deadline)
-    prob = await while_connected(scope, receive, service.submit(data, tta, deadline, camera))
-    return _answer(service, _scores(service, prob, camera), tta, camera, arrived)
+
+@dataclass(frozen=True, slots=True)
+class OneCrop:
+    """``POST /predict``: its crop's decision, or its error as the answer's."""
+
+    tta: bool | None
+    camera: str | None
+    fail_fast = True
+
+    async def parse(
+        self, service: Service, scope: Scope, receive: Receive, deadline: float
+    ) -> Parsed[None]:
+        data = await read_image(scope, receive, service.settings.max_upload_bytes, deadline)
+        return Parsed((data,), options(service, self.tta, self.camera), None)
+
+    def render(
+        self, service: Service, parsed: Parsed[None], outcomes: list[Outcome], arrived: float
+    ) -> Response:
+        (decision,) = outcomes  # fail_fast: an error was raised instead
+        assert isinstance(decision, Decision)
+        body = _scored(decision, service.runtime.meta.class_names)
+        return _answer(service, body, parsed.options, decision.threshold, arrived)
 
 
 @router.post(
@@ -112,36 +135,45 @@ async def classify_one(
     openapi_extra=_ONE_IMAGE,
 )
 async def predict(
-    request: Request, service: ServiceDep, tta: TTA = False, camera: Camera = None
+    request: Request, service: ServiceDep, tta: TTA = None, camera: Camera = None
 ) -> Response:
-    return await classify_one(service, request.scope, request.receive, tta, camera)
+    return await serve(OneCrop(tta, camera), service, request.scope, request.receive)
 
 
-def _item_result(
-    service: Service, index: int, outcome: float | BaseException, camera: str | None
+@dataclass(frozen=True, slots=True)
+class ManyCrops:
+    """``POST /predict/batch``: every crop's decision or error, in order."""
+
+    tta: bool | None
+    camera: str | None
+    fail_fast = False
+
+    async def parse(
+        self, service: Service, scope: Scope, receive: Receive, deadline: float
+    ) -> Parsed[None]:
+        s = service.settings
+        images = await read_images(scope, receive, s.max_upload_bytes, s.max_batch_items, deadline)
+        return Parsed(images, options(service, self.tta, self.camera), None)
+
+    def render(
+        self, service: Service, parsed: Parsed[None], outcomes: list[Outcome], arrived: float
+    ) -> Response:
+        names = service.runtime.meta.class_names
+        results = [_item(service, i, outcome, names) for i, outcome in enumerate(outcomes)]
+        threshold = service.threshold_for(parsed.options.camera)
+        return _answer(service, {"results": results}, parsed.options, threshold, arrived)
+
+
+def _item(
+    service: Service, index: int, outcome: Outcome, class_names: tuple[str, str]
 ) -> dict[str, Any]:
+    if isinstance(outcome, Decision):
+        return {**_scored(outcome, class_names), "index": index}
     if isinstance(outcome, KNOWN_ERRORS):
         _, detail = describe(outcome)
         service.metrics.reject(detail.code)
         return {"index": index, "error": detail.model_dump()}
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return {**_scores(service, outcome, camera), "index": index}
-
-
-def _submit_each(
-    service: Service, images: list[bytes], tta: bool, deadline: float, camera: str | None
-) -> list[asyncio.Future[float]]:
-    """One future per image; an image refused at admission gets a future holding its error."""
-    futures = []
-    for data in images:
-        try:
-            futures.append(service.submit(data, tta, deadline, camera))
-        except KNOWN_ERRORS as exc:
-            refused: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-            refused.set_exception(exc)
-            futures.append(refused)
-    return futures
+    raise outcome  # unknown: the last-resort 500
 
 
 @router.post(
@@ -152,17 +184,6 @@ def _submit_each(
     openapi_extra=_MANY_IMAGES,
 )
 async def predict_batch(
-    request: Request, service: ServiceDep, tta: TTA = False, camera: Camera = None
+    request: Request, service: ServiceDep, tta: TTA = None, camera: Camera = None
 ) -> Response:
-    arrived = arrival(request.scope)
-    deadline = service.admit_request(arrived)
-    s = service.settings
-    images = await read_images(
-        request.scope, request.receive, s.max_upload_bytes, s.max_batch_items, deadline
-    )
-    futures = _submit_each(service, images, tta, deadline, camera)
-    outcomes = await while_connected(
-        request.scope, request.receive, asyncio.gather(*futures, return_exceptions=True)
-    )
-    results = [_item_result(service, i, o, camera) for i, o in enumerate(outcomes)]
-    return _answer(service, {"results": results}, tta, camera, arrived)
+    return await serve(ManyCrops(tta, camera), service, request.scope, request.receive)

@@ -11,12 +11,14 @@ import pytest
 from PIL import Image
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
 
-from app.errors import DeadlineExceededError
+from app.errors import DeadlineExceededError, QueueFullError
 from app.http import uploads
 from app.http.gate import ARRIVED, BODY_COMPLETE, arrival, body_complete, is_inference
+from app.pipeline.admission import Admission, Capacity
 from app.pipeline.batcher import MicroBatcher
 from app.pipeline.decode import Decoder
 from app.pipeline.service import GC_THRESHOLDS
+from app.settings import Settings
 from gennet.errors import InvalidImageError
 from gennet.preprocess import PreprocessSpec, preprocess_bytes
 
@@ -63,7 +65,7 @@ async def test_gate_refuses_past_the_limit_with_our_503_body_unread() -> None:
         predictor.gate.clear()
         held = [asyncio.create_task(client.post("/predict", content=CROP, headers=JPEG))]
         held.append(asyncio.create_task(client.post("/predict", content=CROP, headers=JPEG)))
-        while app.state.service.slots.in_flight < 2:
+        while app.state.service.admission.requests < 2:
             await asyncio.sleep(0.005)
         pulled = []
 
@@ -175,3 +177,23 @@ async def test_a_complete_body_is_read_without_the_deadline_guard(
 def test_the_scope_says_whether_the_body_is_complete() -> None:
     assert body_complete({BODY_COMPLETE: True}) is True
     assert body_complete({}) is False  # another server: read under the deadline guard
+
+
+def test_full_queue_refuses_at_once() -> None:
+    """The one capacity formula: the images in the service are bounded by max_queue +
+    max_batch_size; one more is refused at once, and room comes back as images leave."""
+    settings = Settings(max_queue=2, max_batch_size=1)
+    admission = Admission(Capacity.from_settings(settings))
+    assert admission.capacity == Capacity(images=3, requests=3, window=1)
+    for _ in range(3):
+        admission.take_image()
+    assert not admission.room_for_image()
+    with pytest.raises(QueueFullError):
+        admission.take_image()
+    admission.release_image()
+    admission.take_image()
+    assert admission.images == 3
+    explicit = Capacity.from_settings(
+        Settings(max_queue=2, max_batch_size=1, max_concurrent_requests=7)
+    )
+    assert explicit.requests == 7

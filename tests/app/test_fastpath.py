@@ -4,7 +4,7 @@ import pytest
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
 
 from app.errors import InvalidRequestError
-from app.http.fastpath import plain_query
+from app.protocols.fastpath import plain_query
 from app.http.uploads import form_files
 
 pytestmark = pytest.mark.anyio
@@ -13,10 +13,10 @@ pytestmark = pytest.mark.anyio
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        (b"", (False, None)),
+        (b"", (None, None)),  # tta not said: the service default applies
         (b"tta=true", (True, None)),
         (b"tta=0&camera=GRID%3A3", (False, "GRID:3")),
-        (b"camera=cam-1&other=ignored", (False, "cam-1")),
+        (b"camera=cam-1&other=ignored", (None, "cam-1")),
         (b"tta=yes", None),  # valid, but FastAPI's validation decides
         (b"tta=maybe", None),
         (b"tta=true&tta=false", None),

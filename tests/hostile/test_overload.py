@@ -10,15 +10,14 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
-import numpy as np
 import payloads as p
 import pytest
+from PIL import Image
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
 
-from gennet.preprocess import decode_to_array
+from gennet.preprocess import upright_rgb
 
 pytestmark = pytest.mark.anyio
 
@@ -71,12 +70,12 @@ async def test_deadline_covers_the_decode_queue_and_drops_waiting_decodes(
 ) -> None:
     gate, decoded = threading.Event(), []
 
-    def stuck_decoder(data: bytes, *args: Any) -> np.ndarray:
-        decoded.append(data)
+    def stuck_decoder(image: Image.Image) -> Image.Image:
+        decoded.append(image)
         gate.wait(timeout=10)
-        return decode_to_array(data, *args)
+        return upright_rgb(image)
 
-    monkeypatch.setattr("app.pipeline.decode.decode_to_array", stuck_decoder)
+    monkeypatch.setattr("app.pipeline.decode.upright_rgb", stuck_decoder)
     app = fake_app(
         FakePredictor(),
         max_queue=MAX_QUEUE,

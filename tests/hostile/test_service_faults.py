@@ -31,7 +31,7 @@ def fail_on_rows(rows: int) -> Callable[[np.ndarray], np.ndarray]:
     return transform
 
 
-async def test_a_failing_batch_fails_only_its_requests() -> None:
+async def test_a_failing_batch_is_retried_by_halves_and_its_requests_answered() -> None:
     predictor = FakePredictor()
     app = fake_app(predictor, max_batch_size=4)
     async with client_for(app) as client:
@@ -51,14 +51,13 @@ async def test_a_failing_batch_fails_only_its_requests() -> None:
         answers = await asyncio.gather(first, *doomed)
         after = await client.post("/predict", content=CROP, headers=JPEG)
         metrics = (await client.get("/metrics")).text
-    assert [r.status_code for r in answers] == [200, 500, 500, 500]
-    for response in answers[1:]:
-        assert response.json()["error"]["code"] == "inference_failed"
-        assert "CUDA" not in response.text  # the cause is logged, not sent
+    # The batch of 3 raised; its halves (1 and 2 crops) ran: no crop fails on its own, so every
+    # request is answered (tests/app/test_isolation.py: a crop that does fail alone gets a 500).
+    assert [r.status_code for r in answers] == [200, 200, 200, 200]
     assert after.status_code == 200
-    assert predictor.sizes == [1, 3, 1]
-    assert metric_value(metrics, "gennet_inference_errors_total") == 1
-    assert metric_value(metrics, "gennet_rejections_total", reason="inference_failed") == 3
+    assert predictor.sizes == [1, 3, 1, 2, 1]
+    assert metric_value(metrics, "gennet_inference_errors_total") == 0
+    assert metric_value(metrics, "gennet_rejections_total", reason="inference_failed") == 0
 
 
 @pytest.mark.parametrize(

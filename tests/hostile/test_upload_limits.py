@@ -73,7 +73,7 @@ async def test_declared_length_over_the_cap_is_refused_unread() -> None:
 
 async def test_batch_over_the_item_cap_decodes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     decoded = []
-    monkeypatch.setattr("app.pipeline.decode.decode_to_array", lambda *a: decoded.append(a))
+    monkeypatch.setattr("app.pipeline.decode.open_image", lambda *a: decoded.append(a))
     files = [("files", (f"{i}.png", p.encode(p.picture(), "PNG"), "image/png")) for i in range(5)]
     predictor = FakePredictor()
     async with client_for(fake_app(predictor, max_batch_items=4)) as client:

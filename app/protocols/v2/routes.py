@@ -1,33 +1,32 @@
 """Open Inference Protocol (KServe v2) REST routes: a second thin protocol over the same service.
 
-Requests take the same path as ``/predict``: readiness and admission, the request deadline, the
-byte cap on the body, ``Service.submit`` for every element (so the micro-batcher batches the
-elements of a tensor with everything else in flight), the camera's calibrated threshold, the
-metrics and the API key. Errors come from the app's one error table (``app.errors``, answered by
-``app.http.handlers``); :class:`ProtocolErrors` only reshapes their body to the protocol's
-``{"error": "..."}`` on ``/v2`` paths.
+Inference takes the one request path (``app.protocols.adapter.serve``): readiness and admission,
+the request deadline, the byte cap on the body, the pipeline for every element (so the
+micro-batcher batches the elements of a tensor with everything else in flight), the camera's
+calibrated threshold, the metrics and the API key; :class:`Infer` only parses the protocol's
+messages (``messages``) and renders its answer. Errors come from the app's one error table
+(``app.errors``), rendered by ``app.http.handlers`` in the protocol's ``{"error": "..."}`` shape.
 """
 
 import asyncio
 import functools
 import inspect
-import json
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope
 
 from app.errors import UnsupportedMediaTypeError
 from app.http.deps import ServiceDep
-from app.http.disconnect import while_connected
-from app.http.gate import arrival
 from app.http.handlers import error_responses
 from app.http.uploads import read_body
+from app.pipeline.job import Decision, Options, Outcome
 from app.pipeline.service import Service
+from app.protocols.adapter import Parsed, serve
 from app.protocols.v2 import messages as oip
 from gennet.calibration import CAMERA_PATTERN
 
@@ -231,101 +230,62 @@ _BINARY_ANSWER = {
 async def infer(
     request: Request, service: ServiceDep, model_name: str, model_version: str | None
 ) -> Response:
-    arrived = arrival(request.scope)
     service.ensure_ready()
-    meta = service.runtime.meta
-    oip.check_model(meta, model_name, model_version)
+    oip.check_model(service.runtime.meta, model_name, model_version)
     if request.headers.get("content-encoding", "identity").lower() != "identity":
         raise UnsupportedMediaTypeError("compressed request bodies are not supported")
-    deadline = service.admit_request(arrived)  # full: refuse before reading the upload
-    settings = service.settings
-    body = await read_body(request.scope, request.receive, settings.max_upload_bytes, deadline)
-    parse = _parser(
-        body, request.headers.get(oip.BINARY_HEADER), meta.input_size, settings.max_batch_items
-    )
-    parsed = parse() if len(body) < _PARSE_IN_THREAD_BYTES else await asyncio.to_thread(parse)
-    predicted = _predict_all(service, parsed, deadline)
-    probs = await while_connected(request.scope, request.receive, predicted)
-    labels = [service.label(p, parsed.camera) for p in probs]
-    threshold = service.threshold_for(parsed.camera)
-    content, header_length = oip.encode_infer_response(meta, parsed, probs, labels, threshold)
-    if header_length is None:
-        return Response(content, media_type="application/json")
-    headers = {oip.BINARY_HEADER: str(header_length)}
-    return Response(content, media_type="application/octet-stream", headers=headers)
+    return await serve(INFER, service, request.scope, request.receive)
 
 
-def _parser(
-    body: bytes, header_length: str | None, input_size: tuple[int, int], max_items: int
-) -> Callable[[], oip.InferRequest]:
-    return lambda: oip.parse_infer_request(body, header_length, input_size, max_items)
+class Infer:
+    """``POST .../infer``: a BYTES or FP32 tensor in, ``prob_male`` and ``label`` out; the
+    request is answered with its first error (the protocol has no per-element errors)."""
+
+    fail_fast = True
+
+    async def parse(
+        self, service: Service, scope: Scope, receive: Receive, deadline: float
+    ) -> Parsed[oip.InferRequest]:
+        settings = service.settings
+        body = await read_body(scope, receive, settings.max_upload_bytes, deadline)
+        header_length = Headers(scope=scope).get(oip.BINARY_HEADER)
+        spec = service.runtime.meta.preprocess_spec
+
+        def parse() -> oip.InferRequest:
+            return oip.parse_infer_request(body, header_length, spec, settings.max_batch_items)
+
+        message = parse() if len(body) < _PARSE_IN_THREAD_BYTES else await asyncio.to_thread(parse)
+        crops = (
+            message.images
+            if message.images is not None
+            else list(message.arrays)
+            if message.arrays is not None
+            else []
+        )
+        tta = settings.tta if message.tta is None else message.tta
+        return Parsed(crops, Options(tta, message.camera), message)
+
+    def render(
+        self,
+        service: Service,
+        parsed: Parsed[oip.InferRequest],
+        outcomes: list[Outcome],
+        arrived: float,
+    ) -> Response:
+        decisions = [d for d in outcomes if isinstance(d, Decision)]  # fail_fast: all are
+        options = parsed.options
+        content, header_length = oip.encode_infer_response(
+            service.runtime.meta,
+            parsed.message,
+            [d.prob_male for d in decisions],
+            [d.label for d in decisions],
+            service.threshold_for(options.camera),
+            options.tta,
+        )
+        if header_length is None:
+            return Response(content, media_type="application/json")
+        headers = {oip.BINARY_HEADER: str(header_length)}
+        return Response(content, media_type="application/octet-stream", headers=headers)
 
 
-async def _predict_all(service: Service, request: oip.InferRequest, deadline: float) -> list[float]:
-    """P(male) of every element, all admitted at once so that the batcher batches them.
-
-    The first failure answers the request; the other elements are cancelled (dropped before
-    they are decoded), not left running.
-    """
-    items = request.images if request.images is not None else request.arrays
-    assert items is not None
-    futures: list[asyncio.Future[float]] = []
-    try:
-        for item in items:
-            futures.append(service.submit(item, request.tta, deadline, request.camera))
-        return list(await asyncio.gather(*futures))
-    finally:
-        for future in futures:
-            future.cancel()
-        await asyncio.gather(*futures, return_exceptions=True)
-
-
-class ProtocolErrors:
-    """On ``/v2`` paths, answer errors as the protocol's ``{"error": "<message>"}``.
-
-    Status, headers (Retry-After, WWW-Authenticate) and metrics stay those of the app's error
-    handling, whatever raised the error (a route, the API key check, the router's 404/405, the
-    last-resort 500); only the body ``{"error": {"code", "message"}}`` becomes the message.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not (path == PREFIX or path.startswith(PREFIX + "/")):
-            await self.app(scope, receive, send)
-            return
-        start: Message | None = None
-        parts: list[bytes] = []
-
-        async def reshape(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start" and message["status"] >= 400:
-                start = message
-                return
-            if start is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            parts.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = protocol_error_body(b"".join(parts))
-            headers = MutableHeaders(raw=list(start["headers"]))
-            headers["content-length"] = str(len(body))
-            await send({**start, "headers": headers.raw})
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, reshape)
-
-
-def protocol_error_body(body: bytes) -> bytes:
-    """``{"error": {"message": m, ...}}`` -> ``{"error": m}``; any other body unchanged."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return body
-    error = doc.get("error") if isinstance(doc, dict) else None
-    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
-        return body
-    return json.dumps({"error": error["message"]}).encode()
+INFER = Infer()

@@ -6,9 +6,9 @@ query, the exception middlewares) is a measurable share of the CPU the model its
 pure ASGI layer answers ``POST /predict`` itself when it can do so without judgement: no query,
 or only plain ``tta`` and ``camera`` values, and the API key (when one is set) present and right.
 Anything else (a bad query value, a missing key, a duplicate parameter) goes on to the FastAPI
-route, which answers with the contract's errors. Both run ``app.protocols.predict.classify_one``
-and render errors with ``app.http.handlers``, so their answers are the same; OpenAPI documents the
-route as before.
+route, which answers with the contract's errors. Both serve the same adapter
+(``app.protocols.predict.OneCrop``) through the pipeline and render errors with
+``app.http.handlers``, so their answers are the same; OpenAPI documents the route as before.
 """
 
 from urllib.parse import parse_qsl
@@ -20,16 +20,18 @@ from app.http.deps import key_matches, supplied_key
 from app.http.handlers import KNOWN_ERRORS, known_error_response
 from app.pipeline.service import Service
 from app.protocols import predict
+from app.protocols.adapter import serve
 from gennet.calibration import CAMERA_NAME
 
 PATH = "/predict"
 _TTA = {"true": True, "1": True, "false": False, "0": False}
 
 
-def plain_query(query_string: bytes) -> tuple[bool, str | None] | None:
-    """``(tta, camera)`` of a query the fast path takes as it is; None for one it leaves to
-    FastAPI's validation (an unusual or bad value, a repeated parameter)."""
-    tta, camera = False, None
+def plain_query(query_string: bytes) -> tuple[bool | None, str | None] | None:
+    """``(tta, camera)`` of a query the fast path takes as it is (None: not said); None for one
+    it leaves to FastAPI's validation (an unusual or bad value, a repeated parameter)."""
+    tta: bool | None = None
+    camera = None
     if not query_string:
         return tta, camera
     seen: set[str] = set()
@@ -70,7 +72,7 @@ class PredictFastPath:
             return
         scope["route"] = self._route
         try:
-            response = await predict.classify_one(self._service, scope, receive, *query)
+            response = await serve(predict.OneCrop(*query), self._service, scope, receive)
         except KNOWN_ERRORS as exc:
-            response = known_error_response(exc, self._service.metrics)
+            response = known_error_response(exc, self._service.metrics, PATH)
         await response(scope, receive, send)
