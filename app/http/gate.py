@@ -14,7 +14,7 @@ for what passes the protocol's check at the same moment.
 import time
 from collections.abc import Callable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import QUEUE_FULL
 from app.http.handlers import preencoded
@@ -58,7 +58,7 @@ class AdmissionGate:
             await self.app(scope, receive, send)
             return
         admission = self.admission
-        if admission.requests_full():
+        if admission.requests_full() or not admission.room_for_body(_declared_length(scope)):
             self._on_refusal()
             headers, body = preencoded(QUEUE_FULL, scope["path"])  # a fresh header list
             await send(
@@ -67,7 +67,28 @@ class AdmissionGate:
             await send({"type": "http.response.body", "body": body})
             return
         admission.requests += 1
+        held = 0
+
+        async def counted() -> Message:
+            """``receive``, counting the body bytes held against the service's budget."""
+            nonlocal held
+            message = await receive()
+            size = len(message.get("body", b""))
+            if size:
+                admission.take_body_bytes(size)
+                held += size
+            return message
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, counted, send)
         finally:
             admission.requests -= 1
+            admission.release_body_bytes(held)
+
+
+def _declared_length(scope: Scope) -> int:
+    """The body's Content-Length, 0 when not declared or not a number (then counted as read)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0

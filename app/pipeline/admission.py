@@ -1,7 +1,8 @@
 """The one place that refuses work for lack of room, and the one capacity formula.
 
-Two things are bounded: inference *requests* in flight (uploading, parsing, queued or running),
-and *images* in the service (queued for the batch worker, decoding, or in the running batch).
+Three things are bounded: inference *requests* in flight (uploading, parsing, queued or running),
+the *bytes* of their bodies held in memory, and *images* in the service (queued for the batch
+worker, decoding, or in the running batch).
 A request is refused before its body is read when the requests are at their limit (at the
 connection under ``gennet serve``, ``app.http.server``; else by ``app.http.gate``); an image is
 refused when the images are (``take_image``), before it is decoded. Refusing must cost far less
@@ -21,6 +22,7 @@ class Capacity:
     images: int  # queued for the batch worker, decoding or in the running batch
     requests: int  # inference requests in flight
     window: int  # images of one request in the service at once: the rest wait their turn
+    body_bytes: int  # request bodies held in memory, over all requests in flight
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Capacity":
@@ -29,18 +31,34 @@ class Capacity:
             images=images,
             requests=settings.max_concurrent_requests or images,
             window=settings.max_batch_size,
+            body_bytes=settings.max_buffered_bytes,
         )
 
 
 class Admission:
     """Counts requests and images in flight against :class:`Capacity`."""
 
-    __slots__ = ("capacity", "images", "requests")
+    __slots__ = ("body_bytes", "capacity", "images", "requests")
 
     def __init__(self, capacity: Capacity) -> None:
         self.capacity = capacity
         self.requests = 0
         self.images = 0
+        self.body_bytes = 0
+
+    def room_for_body(self, size: int) -> bool:
+        """Whether a body of ``size`` bytes fits now (one larger than the whole budget is the
+        body limit's to refuse, with 413)."""
+        return size > self.capacity.body_bytes or self.body_bytes + size <= self.capacity.body_bytes
+
+    def take_body_bytes(self, size: int) -> None:
+        """Count ``size`` more body bytes held; 503 queue_full past the budget."""
+        if not self.room_for_body(size):
+            raise QueueFullError("the server holds its most request bytes; retry later")
+        self.body_bytes += size
+
+    def release_body_bytes(self, size: int) -> None:
+        self.body_bytes -= size
 
     def requests_full(self) -> bool:
         return self.requests >= self.capacity.requests

@@ -62,6 +62,8 @@ class Turns:
                     continue
                 if batch and pixels + price > max_pixels:
                     continue  # its turn comes in a later batch
+                if not batch:
+                    price = 0  # the first crop is always taken: the budget is for the others
                 self._pop(share, rotate=True)
                 self._queue_waited(now - item.enqueued)
                 batch.append(item)

@@ -74,6 +74,7 @@ async def test_gate_refuses_past_the_limit_with_our_503_body_unread() -> None:
             yield CROP
 
         refused = await client.post("/predict", content=body(), headers=JPEG)
+        v2_refused = await client.post("/v2/models/gennet/infer", json={"inputs": []})
         health = await client.get("/health")  # not an inference request: never gated
         predictor.gate.set()
         answers = await asyncio.gather(*held)
@@ -85,9 +86,12 @@ async def test_gate_refuses_past_the_limit_with_our_503_body_unread() -> None:
     assert refused.headers["Retry-After"] == "1"
     assert refused.headers["X-Request-ID"]
     assert pulled == []
+    # a refusal speaks the protocol of the path it refuses
+    assert v2_refused.status_code == 503 and v2_refused.headers["Retry-After"] == "1"
+    assert v2_refused.json() == {"error": "the server is overloaded; retry later"}
     assert health.status_code == 200
     assert [a.status_code for a in answers] == [200, 200]
-    assert metric_value(metrics, "gennet_rejections_total", reason="queue_full") == 1
+    assert metric_value(metrics, "gennet_rejections_total", reason="queue_full") == 2
 
 
 async def test_deadline_counts_from_arrival_not_from_the_route() -> None:
@@ -184,7 +188,7 @@ def test_full_queue_refuses_at_once() -> None:
     max_batch_size; one more is refused at once, and room comes back as images leave."""
     settings = Settings(max_queue=2, max_batch_size=1)
     admission = Admission(Capacity.from_settings(settings))
-    assert admission.capacity == Capacity(images=3, requests=3, window=1)
+    assert admission.capacity == Capacity(images=3, requests=3, window=1, body_bytes=64 << 20)
     for _ in range(3):
         admission.take_image()
     assert not admission.room_for_image()

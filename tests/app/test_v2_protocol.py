@@ -16,13 +16,14 @@ from app.protocols.v2 import messages as oip
 SIZE = (8, 4)  # (H, W) of the model in these tests
 MAX_ITEMS = 3
 META = fake_meta(input_size=SIZE)
+SPEC = META.preprocess_spec
 
 
 def parse(doc: Any, binary: bytes = b"", header: str | None = None) -> oip.InferRequest:
     text = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
     if binary and header is None:
         header = str(len(text))
-    return oip.parse_infer_request(text + binary, header, SIZE, MAX_ITEMS)
+    return oip.parse_infer_request(text + binary, header, SPEC, MAX_ITEMS)
 
 
 def encoded(*images: bytes) -> dict[str, Any]:
@@ -33,7 +34,10 @@ def encoded(*images: bytes) -> dict[str, Any]:
 
 
 def pixels(count: int = 1) -> np.ndarray:
-    return np.arange(count * 3 * SIZE[0] * SIZE[1], dtype=np.float32).reshape(count, 3, *SIZE)
+    """Distinct crops as the model's normalisation gives them (pixel values in [0, 1])."""
+    levels = np.arange(count * 3 * SIZE[0] * SIZE[1]).reshape(count, 3, *SIZE) % 256 / 255
+    mean, std = (np.asarray(v).reshape(1, 3, 1, 1) for v in (SPEC.mean, SPEC.std))
+    return ((levels - mean) / std).astype(np.float32)
 
 
 def preprocessed(array: np.ndarray, **tensor: Any) -> dict[str, Any]:
@@ -113,7 +117,7 @@ def test_requests_built_by_tritonclient_parse() -> None:
     body, header = triton.InferenceServerClient.generate_request_body(
         [binary_input], parameters={"tta": True}, request_id="7"
     )
-    request = oip.parse_infer_request(body, str(header), SIZE, MAX_ITEMS)
+    request = oip.parse_infer_request(body, str(header), SPEC, MAX_ITEMS)
     assert request.images == list(images) and request.tta and request.id == "7"
     assert all(o.binary for o in request.outputs)  # no outputs named: binary_data_output
 
@@ -123,7 +127,7 @@ def test_requests_built_by_tritonclient_parse() -> None:
     wanted = [triton.InferRequestedOutput(oip.PROB_MALE, binary_data=False)]
     body, header = triton.InferenceServerClient.generate_request_body([json_input], outputs=wanted)
     assert header is None
-    request = oip.parse_infer_request(body, None, SIZE, MAX_ITEMS)
+    request = oip.parse_infer_request(body, None, SPEC, MAX_ITEMS)
     assert request.arrays is not None
     np.testing.assert_array_equal(request.arrays, array)
     assert request.outputs == (oip.RequestedOutput(oip.PROB_MALE, False),)
@@ -179,11 +183,11 @@ _BAD_JSON: dict[str, tuple[Any, str]] = {
     "fp32 strings": (_fp32([1, 3, *SIZE], ["1.0"] * len(_PIXELS)), "numbers"),
     "fp32 booleans": (_fp32([1, 3, *SIZE], [True] * len(_PIXELS)), "numbers"),
     "fp32 ragged": (_fp32([1, 3, *SIZE], [[1.0], [1.0, 2.0]]), "numbers"),
-    "fp32 nan": (
+    "fp32 nan": (  # NaN is no JSON (json.loads took it as an extension); binary NaN: below
         b'{"inputs":[{"name":"preprocessed_image","datatype":"FP32","shape":[1,3,8,4],"data":[NaN'
         + b",0" * 95
         + b"]}]}",
-        "NaN or infinite",
+        "not valid JSON",
     ),
     "parameters not an object": (
         {**encoded(b"a"), "parameters": []},

@@ -161,6 +161,13 @@ def test_gennet_serve_refuses_excess_before_the_app_and_keeps_the_connection(
         for request_id in ("first-refused", "second-refused"):  # one keep-alive connection
             _http(other, post + f"X-Request-ID: {request_id}\nContent-Length: {len(crop)}\n", crop)
             refusals.append(_answer(other))
+        v2 = b'{"inputs": []}'  # refused before it is parsed, in the protocol's error shape
+        _http(
+            other,
+            f"POST /v2/models/gennet/infer HTTP/1.1\nHost: t\nContent-Length: {len(v2)}\n",
+            v2,
+        )
+        v2_refusal = _answer(other)
         holder.sendall(crop[10:])  # the held request completes and frees the slot
         held = _answer(holder)
         _http(other, post + f"Content-Length: {len(crop)}\n", crop)
@@ -177,11 +184,14 @@ def test_gennet_serve_refuses_excess_before_the_app_and_keeps_the_connection(
         }
         assert headers["retry-after"] == "1"
         assert headers["x-request-id"] == request_id
+        assert headers["x-content-type-options"] == "nosniff"
         assert headers["content-type"] == "application/json"
+    assert v2_refusal[0] == 503 and v2_refusal[1]["retry-after"] == "1"
+    assert json.loads(v2_refusal[2]) == {"error": "the server is overloaded; retry later"}
     assert held[0] == 200 and json.loads(held[2])["label"] in ("male", "female")
     assert after[0] == 200  # the refused bodies were discarded, the connection kept
-    assert 'gennet_rejections_total{reason="queue_full"} 2.0' in metrics
-    assert 'gennet_requests_total{route="other",status="503"} 2.0' in metrics
+    assert 'gennet_rejections_total{reason="queue_full"} 3.0' in metrics
+    assert 'gennet_requests_total{route="other",status="503"} 3.0' in metrics
 
 
 def test_gennet_serve_answers_504_to_a_body_that_stops_arriving(

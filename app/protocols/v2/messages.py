@@ -2,51 +2,37 @@
 
 An inference request is a JSON document, or with the binary tensor data extension a JSON header of
 ``Inference-Header-Content-Length`` bytes followed by the raw tensors of the inputs that declare a
-``binary_data_size``. GenNet takes exactly one input:
-
-- ``encoded_image``: BYTES ``[N]``, one encoded person crop per element (raw file bytes in binary
-  data, base64 strings in JSON, which cannot carry raw bytes);
-- ``preprocessed_image``: FP32 ``[N, 3, H, W]``, crops already resized and normalised as the model's
-  metadata says (little-endian in binary data).
+``binary_data_size``. GenNet takes exactly one input, ``encoded_image`` (BYTES) or
+``preprocessed_image`` (FP32): see ``tensors``. The JSON is read without a Python object per value
+(``json_body``), and every count is checked before the data it counts is decoded.
 
 It answers ``prob_male`` (FP32 ``[N]``) and ``label`` (BYTES ``[N]``), each as JSON data or binary
 data as the request asks. Every malformed request raises :class:`ProtocolError` (400) with a message
 that says what to change.
 """
 
-import base64
-import binascii
 import json
-import math
 import re
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import simdjson
 from pydantic import BaseModel, Field
 
-from app.errors import INVALID_INFERENCE_REQUEST, MODEL_NOT_FOUND, ServiceError
+from app.protocols.v2.errors import ModelNotFoundError, ProtocolError, shown
+from app.protocols.v2.json_body import BINARY_HEADER, read_document
+from app.protocols.v2.tensors import ENCODED, PREPROCESSED, encoded_images, preprocessed
 from gennet.calibration import CAMERA_NAME, CAMERA_PATTERN
 from gennet.checkpoint import CheckpointMeta
+from gennet.preprocess import PreprocessSpec
 
-BINARY_HEADER = "Inference-Header-Content-Length"
-ENCODED = "encoded_image"
-PREPROCESSED = "preprocessed_image"
 PROB_MALE = "prob_male"
 LABEL = "label"
 OUTPUTS = (PROB_MALE, LABEL)
 EXTENSIONS = ("binary_tensor_data",)
-
-
-class ProtocolError(ServiceError):
-    """A malformed inference request: 400, counted as ``invalid_request`` like a bad /predict."""
-
-    kind = INVALID_INFERENCE_REQUEST
-
-
-class ModelNotFoundError(ServiceError):
-    kind = MODEL_NOT_FOUND
 
 
 @dataclass(frozen=True)
@@ -71,11 +57,12 @@ def check_model(meta: CheckpointMeta, name: str, version: str | None) -> None:
     """404 unless ``name`` (and ``version``, when the path has one) is the served model."""
     if name != meta.name:
         raise ModelNotFoundError(
-            f"model {name!r} is not served here; this server serves {meta.name!r}"
+            f"model {shown(name)} is not served here; this server serves {meta.name!r}"
         )
     if version is not None and version != meta.version:
         raise ModelNotFoundError(
-            f"model {name!r} has no version {version!r}; the served version is {meta.version!r}"
+            f"model {shown(name)} has no version {shown(version)}; "
+            f"the served version is {meta.version!r}"
         )
 
 
@@ -83,14 +70,19 @@ def check_model(meta: CheckpointMeta, name: str, version: str | None) -> None:
 
 
 def parse_infer_request(
-    body: bytes, header_length: str | None, input_size: tuple[int, int], max_items: int
+    body: bytes, header_length: str | None, spec: PreprocessSpec, max_items: int
 ) -> InferRequest:
-    """Validate an inference request body (``header_length``: the binary extension's header)."""
+    """Validate an inference request body (``header_length``: the binary extension's header;
+    ``spec``: the served model's input size and normalisation, which FP32 inputs must match).
+
+    The request holds only Python and numpy values: the proxies into the parsed document stay
+    in this call, so the document goes when it returns.
+    """
     header, binary = _split(body, header_length)
-    doc = _load_json(header)
+    doc = read_document(header)
     params = _object(doc.get("parameters", {}), "request 'parameters'")
     inputs = doc.get("inputs")
-    if not isinstance(inputs, list) or len(inputs) != 1:
+    if not isinstance(inputs, simdjson.Array) or len(inputs) != 1:
         raise ProtocolError(
             f"send exactly one input: {ENCODED!r} (BYTES [N]) or {PREPROCESSED!r} (FP32 [N, 3, H, W])"
         )
@@ -102,13 +94,13 @@ def parse_infer_request(
     arrays: np.ndarray | None = None
     if name == ENCODED:
         _expect_datatype(name, datatype, "BYTES")
-        images = _encoded_images(data, shape, max_items)
+        images = encoded_images(data, shape, max_items)
     elif name == PREPROCESSED:
         _expect_datatype(name, datatype, "FP32")
-        arrays = _preprocessed(data, shape, input_size, max_items)
+        arrays = preprocessed(data, shape, spec, max_items)
     else:
         raise ProtocolError(
-            f"unknown input {name!r}; this model takes {ENCODED!r} or {PREPROCESSED!r}"
+            f"unknown input {shown(name)}; this model takes {ENCODED!r} or {PREPROCESSED!r}"
         )
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
@@ -136,28 +128,19 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     if not _HEADER_LENGTH.fullmatch(text) or int(text) > len(body):
         raise ProtocolError(
             f"{BINARY_HEADER} must be the JSON header's length in bytes, at most the body's "
-            f"{len(body)}; got {header_length[:40]!r}"
+            f"{len(body)}; got {shown(header_length)}"
         )
     return body[: int(text)], body[int(text) :]
 
 
-def _load_json(header: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(header)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ProtocolError(
-            f"the request (or its JSON header, with {BINARY_HEADER}) is not valid JSON"
-        ) from None
-    return _object(doc, "the request")
-
-
-def _object(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    """A JSON object of the document (or the ``{}`` default of an absent one)."""
+    if not isinstance(value, simdjson.Object | dict):
         raise ProtocolError(f"{what} must be a JSON object")
     return value
 
 
-def _flag(params: dict[str, Any], key: str, what: str) -> bool:
+def _flag(params: Mapping[str, Any], key: str, what: str) -> bool:
     value = params.get(key, False)
     if not isinstance(value, bool):
         raise ProtocolError(f"{what} {key!r} must be true or false")
@@ -174,18 +157,29 @@ def _camera(value: Any) -> str | None:
 
 def _expect_datatype(name: str, datatype: Any, expected: str) -> None:
     if datatype != expected:
-        raise ProtocolError(f"input {name!r} must have datatype {expected}; got {datatype!r}")
+        raise ProtocolError(
+            f"input {shown(name)} must have datatype {expected}; got {shown(datatype)}"
+        )
+
+
+_MAX_DIMS = 8  # GenNet's inputs have 1 or 4; more is read no further
 
 
 def _shape(value: Any, name: Any) -> list[int]:
-    if not isinstance(value, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value
+    dims: list[Any] | None = None
+    if isinstance(value, simdjson.Array) and len(value) <= _MAX_DIMS:
+        dims = value.as_list()
+    if dims is None or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims
     ):
-        raise ProtocolError(f"input {name!r}: 'shape' must be a list of non-negative integers")
-    return value
+        raise ProtocolError(
+            f"input {shown(name)}: 'shape' must be a list of at most {_MAX_DIMS} non-negative "
+            "integers"
+        )
+    return dims
 
 
-def _tensor_data(tensor: dict[str, Any], binary: bytes) -> Any:
+def _tensor_data(tensor: Mapping[str, Any], binary: bytes) -> Any:
     """The JSON ``data``, or the bytes after the header for a binary input (which must be all)."""
     params = _object(tensor.get("parameters", {}), "input 'parameters'")
     size = params.get("binary_data_size")
@@ -203,105 +197,16 @@ def _tensor_data(tensor: dict[str, Any], binary: bytes) -> Any:
         raise ProtocolError("an input has both 'data' and a binary_data_size; send one")
     if not isinstance(size, int) or isinstance(size, bool) or size != len(binary):
         raise ProtocolError(
-            f"binary_data_size is {size!r} but {len(binary)} bytes follow the JSON header "
+            f"binary_data_size is {shown(size)} but {len(binary)} bytes follow the JSON header "
             f"({BINARY_HEADER})"
         )
     return binary
 
 
-def _count(shape: list[int], name: str, max_items: int) -> int:
-    count = shape[0] if shape else 0
-    if not 1 <= count <= max_items:
-        raise ProtocolError(f"input {name!r}: send 1 to {max_items} crops per request; got {count}")
-    return count
-
-
-def _encoded_images(data: Any, shape: list[int], max_items: int) -> list[bytes]:
-    if len(shape) != 1:
-        raise ProtocolError(
-            f"input {ENCODED!r} must have shape [N] (one crop per element); got {shape}"
-        )
-    count = _count(shape, ENCODED, max_items)
-    images = _split_bytes(data) if isinstance(data, bytes) else _base64_strings(data)
-    if len(images) != count:
-        raise ProtocolError(
-            f"input {ENCODED!r}: shape says {count} elements, the data has {len(images)}"
-        )
-    return images
-
-
-def _split_bytes(raw: bytes) -> list[bytes]:
-    """BYTES binary data: each element is a 4-byte little-endian length, then that many bytes."""
-    elements: list[bytes] = []
-    offset = 0
-    while offset < len(raw):
-        if offset + 4 > len(raw):
-            raise ProtocolError(f"binary {ENCODED!r}: truncated element length at byte {offset}")
-        (length,) = struct.unpack_from("<I", raw, offset)
-        offset += 4
-        if offset + length > len(raw):
-            raise ProtocolError(
-                f"binary {ENCODED!r}: element {len(elements)} declares {length} bytes, "
-                f"{len(raw) - offset} remain"
-            )
-        elements.append(raw[offset : offset + length])
-        offset += length
-    return elements
-
-
-def _base64_strings(data: Any) -> list[bytes]:
-    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
-        raise ProtocolError(f"JSON {ENCODED!r} data must be a list of base64 strings")
-    try:
-        return [base64.b64decode(item, validate=True) for item in data]
-    except (binascii.Error, ValueError):
-        raise ProtocolError(
-            f"JSON {ENCODED!r} elements must be base64 (standard alphabet, padded); "
-            "or send raw bytes with the binary data extension"
-        ) from None
-
-
-def _preprocessed(
-    data: Any, shape: list[int], input_size: tuple[int, int], max_items: int
-) -> np.ndarray:
-    height, width = input_size
-    if len(shape) != 4 or shape[1:] != [3, height, width]:
-        raise ProtocolError(
-            f"input {PREPROCESSED!r} must have shape [N, 3, {height}, {width}] for this model; "
-            f"got {shape}"
-        )
-    _count(shape, PREPROCESSED, max_items)
-    size = math.prod(shape)
-    if isinstance(data, bytes):
-        if len(data) != size * 4:
-            raise ProtocolError(
-                f"binary {PREPROCESSED!r}: shape {shape} needs {size * 4} bytes of FP32, got {len(data)}"
-            )
-        array = np.frombuffer(data, dtype="<f4")
-    else:
-        array = _json_numbers(data, size)
-    if not np.isfinite(array).all():
-        raise ProtocolError(f"input {PREPROCESSED!r} holds NaN or infinite values")
-    return array.astype(np.float32, copy=False).reshape(shape)
-
-
-def _json_numbers(data: Any, size: int) -> np.ndarray:
-    """JSON data as float32: a flat (row-major) or nested list of numbers, ``size`` in all."""
-    try:
-        array = np.asarray(data)
-    except (ValueError, TypeError, RecursionError):
-        array = np.asarray(None)  # ragged: refused below
-    if array.dtype.kind not in "iuf" or array.size != size:
-        raise ProtocolError(
-            f"JSON {PREPROCESSED!r} data must be {size} numbers (row-major, flat or nested)"
-        )
-    return array.reshape(-1).astype(np.float32)
-
-
 def _outputs(value: Any, default_binary: bool) -> tuple[RequestedOutput, ...]:
     if value is None:
         return tuple(RequestedOutput(name, default_binary) for name in OUTPUTS)
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, simdjson.Array) or not value:
         raise ProtocolError("'outputs' must be a non-empty list of requested outputs")
     requested: list[RequestedOutput] = []
     for item in value:
@@ -309,16 +214,18 @@ def _outputs(value: Any, default_binary: bool) -> tuple[RequestedOutput, ...]:
         name = output.get("name")
         if name not in OUTPUTS:
             raise ProtocolError(
-                f"unknown output {name!r}; this model answers {PROB_MALE!r} and {LABEL!r}"
+                f"unknown output {shown(name)}; this model answers {PROB_MALE!r} and {LABEL!r}"
             )
         if name in {r.name for r in requested}:
-            raise ProtocolError(f"output {name!r} is requested twice")
+            raise ProtocolError(f"output {shown(name)} is requested twice")
         params = _object(output.get("parameters", {}), "output 'parameters'")
         if params.get("classification"):
             raise ProtocolError("the classification extension is not supported; read 'label'")
         binary = params.get("binary_data", default_binary)
         if not isinstance(binary, bool):
-            raise ProtocolError(f"output {name!r}: parameter 'binary_data' must be true or false")
+            raise ProtocolError(
+                f"output {shown(name)}: parameter 'binary_data' must be true or false"
+            )
         requested.append(RequestedOutput(name, binary))
     return tuple(requested)
 

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -33,6 +34,9 @@ from gennet.calibration import CAMERA_PATTERN
 PREFIX = "/v2"
 _TAG = "open inference protocol"
 _PARSE_IN_THREAD_BYTES = 64 * 1024  # a large JSON tensor would hold the event loop for ms
+# Large bodies are parsed one at a time: a parse's memory is a multiple of its body (the JSON
+# tape), so parsing a burst of them at once would multiply it; they wait their turn instead.
+_PARSER = ThreadPoolExecutor(1, thread_name_prefix="gennet-v2-parse")
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -254,7 +258,10 @@ class Infer:
         def parse() -> oip.InferRequest:
             return oip.parse_infer_request(body, header_length, spec, settings.max_batch_items)
 
-        message = parse() if len(body) < _PARSE_IN_THREAD_BYTES else await asyncio.to_thread(parse)
+        if len(body) < _PARSE_IN_THREAD_BYTES:
+            message = parse()
+        else:
+            message = await asyncio.get_running_loop().run_in_executor(_PARSER, parse)
         crops = (
             message.images
             if message.images is not None
