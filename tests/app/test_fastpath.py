@@ -4,8 +4,8 @@ import pytest
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
 
 from app.errors import InvalidRequestError
-from app.protocols.fastpath import plain_query
 from app.http.uploads import form_files
+from app.protocols.fastpath import plain_query
 
 pytestmark = pytest.mark.anyio
 
