@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: request ID, access log, request metrics, the last-resort 500, and a
-one-line start-up failure.
+"""Pure ASGI middleware: request ID and security headers, access log, request metrics, the
+last-resort 500, and a one-line start-up failure.
 """
 
 import itertools
@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# On every answer, the ones the HTTP protocol writes itself included (app.http.server): a browser
+# must not run an answer as a type other than the one declared (an upload echoed back as HTML).
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # anything else is replaced, never logged
 # New IDs: a random per-process prefix and a counter, unique without a uuid4 per request.
 _ID_PREFIX = os.urandom(8).hex()
@@ -55,7 +58,8 @@ def _route_label(scope: Scope) -> str:
 
 class RequestContextMiddleware:
     """Per HTTP request: X-Request-ID (echoed or generated) on the response and in every log
-    line, in-flight gauge, latency and count by route and status, one access log line."""
+    line, the security headers, in-flight gauge, latency and count by route and status, one
+    access log line."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -75,7 +79,9 @@ class RequestContextMiddleware:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status, response_started = message["status"], True
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = rid
+                headers.update(SECURITY_HEADERS)
             await send(message)
 
         self.metrics.in_flight.inc()
@@ -85,7 +91,7 @@ class RequestContextMiddleware:
             log.exception("unhandled error in %s %s", scope["method"], _log_path(scope))
             if response_started:
                 raise
-            await internal_error_response()(scope, receive, send_with_id)
+            await internal_error_response(scope["path"])(scope, receive, send_with_id)
         finally:
             self.metrics.in_flight.dec()
             self._record(scope, status, time.perf_counter() - started)

@@ -2,22 +2,46 @@
 
 Everything they load is served from ``app/static`` (Swagger UI included), so both work on a
 network that reaches nothing but this server. The demo calls the public API like any client.
+The demo page is also a file of the static mount (``/static/demo.html``); every URL that serves it
+sends its Content-Security-Policy.
 """
 
+import os
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 STATIC_URL = "/static"
+DEMO_PAGE = (STATIC_DIR / "demo.html").resolve()  # as the static mount resolves its files
 # The demo loads only its own files and talks only to this server.
-_DEMO_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
+DEMO_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+}
+
+
+class PageStaticFiles(StaticFiles):
+    """The static mount, sending the demo page's headers with the page when it serves it."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if Path(full_path) == DEMO_PAGE:
+            response.headers.update(DEMO_HEADERS)
+        return response
+
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,7 +53,7 @@ async def home() -> RedirectResponse:
 
 @router.get("/demo")
 async def demo() -> FileResponse:
-    return FileResponse(STATIC_DIR / "demo.html", headers={"Content-Security-Policy": _DEMO_CSP})
+    return FileResponse(DEMO_PAGE, headers=DEMO_HEADERS)
 
 
 @router.get("/docs")
@@ -48,4 +72,4 @@ async def docs(request: Request) -> HTMLResponse:
 def install(app: FastAPI) -> None:
     """Serve the pages and their assets; create the app with ``docs_url=None, redoc_url=None``."""
     app.include_router(router)
-    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(STATIC_URL, PageStaticFiles(directory=STATIC_DIR), name="static")
