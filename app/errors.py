@@ -56,6 +56,13 @@ IMAGE_TOO_LARGE = ErrorKind(
     "image dimensions exceed the pixel limit",
     "declared image size over GENNET_MAX_IMAGE_PIXELS (checked before decoding)",
 )
+URI_TOO_LONG = ErrorKind(
+    "uri_too_long",
+    414,
+    "request URL is too long",
+    "`gennet serve`: request target over GENNET_MAX_URL_BYTES (refused as it arrives; "
+    "the connection closes)",
+)
 UNSUPPORTED_MEDIA_TYPE = ErrorKind(
     "unsupported_media_type",
     415,
@@ -67,6 +74,13 @@ INVALID_REQUEST = ErrorKind(
     422,
     "invalid request",
     "bad query value (tta, camera), missing field, too many batch items",
+)
+HEADER_FIELDS_TOO_LARGE = ErrorKind(
+    "header_fields_too_large",
+    431,
+    "request headers are too large",
+    "`gennet serve`: header names and values over GENNET_MAX_HEADER_BYTES together, or too "
+    "many headers (refused as they arrive; the connection closes)",
 )
 CLIENT_DISCONNECTED = ErrorKind(
     "client_disconnected",
@@ -131,8 +145,10 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
     METHOD_NOT_ALLOWED,
     PAYLOAD_TOO_LARGE,
     IMAGE_TOO_LARGE,
+    URI_TOO_LONG,
     UNSUPPORTED_MEDIA_TYPE,
     INVALID_REQUEST,
+    HEADER_FIELDS_TOO_LARGE,
     CLIENT_DISCONNECTED,
     INTERNAL_ERROR,
     INFERENCE_FAILED,
