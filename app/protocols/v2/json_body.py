@@ -52,14 +52,18 @@ def _deeper_than(text: bytes, limit: int) -> bool:
     """
     if b"\\" in text:
         text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
-    marks = text.translate(_BRACES_AS_BRACKETS, _NOT_STRUCTURE)
     # Strings without brackets are now '""': gone, with no quote left, if no string has any.
-    brackets = marks.replace(b'""', b"")
+    brackets = _structure(text).replace(b'""', b"")
     if b'"' in brackets:
-        brackets = _outside_strings(marks)
+        brackets = _outside_strings(_structure(text))
     for _ in range(limit):
         brackets = brackets.replace(b"[]", b"")
     return bool(brackets)
+
+
+def _structure(text: bytes) -> bytes:
+    """The quotes and brackets of ``text``, braces as brackets."""
+    return text.translate(_BRACES_AS_BRACKETS, _NOT_STRUCTURE)
 
 
 def _outside_strings(marks: bytes) -> bytes:
