@@ -1,26 +1,20 @@
-"""Per-camera decision thresholds: the file format, its validation, and how thresholds are fitted.
+"""Per-camera decision thresholds as the service loads them: the file format and its validation.
 
 A camera's score distribution shifts with its angle, light and people, so one global threshold
 cannot serve every camera. ``gennet calibrate`` fits a threshold per group of crops (a camera, or a
-PETA sub-set) and writes a :class:`Calibration` JSON file tied to the checkpoint's weights digest;
-the service loads it with :func:`load_calibration` and decides with
-``decide(prob, calibration.threshold_for(camera))`` (:mod:`gennet.decision`).
-
-Two ways to fit a group's threshold, both pure functions of the scores:
-- with labels, the threshold that maximises macro-F1 (:func:`best_f1_threshold`);
-- without labels, the score quantile at which a known share of the crops is called male
-  (:func:`male_share_threshold`).
+PETA sub-set; the fitting is evaluation code, :mod:`gennet.evaluate.calibration_fit`) and writes a
+:class:`Calibration` JSON file tied to the checkpoint's weights digest; the service loads it with
+:func:`load_calibration` and decides with ``decide(prob, calibration.threshold_for(camera))``
+(:mod:`gennet.decision`). This module imports neither numpy nor the evaluation code.
 """
 
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-from numpy.typing import ArrayLike
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,7 +25,6 @@ from pydantic import (
 )
 
 from gennet.errors import CalibrationError
-from gennet.evaluate.metrics import macro_f1_curve
 
 FORMAT_VERSION: Literal[1] = 1
 # What a camera may be called: in a calibration file and in the service's ``?camera=``.
@@ -193,126 +186,3 @@ def load_calibration(path: Path, weights_sha256: str, default_threshold: float) 
             f"{default_threshold}; run gennet calibrate for this checkpoint"
         )
     return calibration
-
-
-def _between(low: float, high: float) -> float:
-    """A threshold strictly above ``low`` and at most ``high``, as far from both as possible."""
-    return float(np.clip((low + high) / 2, 0.0, 1.0))
-
-
-def best_f1_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
-    """The threshold that maximises macro-F1 on these crops (``labels``: 1 male, 0 female).
-
-    Every distinct cut of the sorted scores is tried, each at the midpoint between neighbouring
-    scores (so the threshold does not sit on a crop); among equal macro-F1, the cut nearest the
-    middle of the best run of cuts is taken.
-    """
-    values = np.unique(np.asarray(scores, dtype=np.float64))
-    if len(values) == 0:
-        raise ValueError("no scores to fit a threshold on")
-    edges = np.r_[max(values[0] - 1e-3, 0.0), values, min(values[-1] + 1e-3, 1.0)]
-    cuts = np.clip((edges[:-1] + edges[1:]) / 2, 0.0, 1.0)  # midpoints, as _between
-    curve = macro_f1_curve(np.asarray(labels), np.asarray(scores, dtype=np.float64), cuts)
-    best = np.flatnonzero(curve == curve.max())
-    return float(cuts[best[len(best) // 2]])
-
-
-def male_share_threshold(scores: ArrayLike, male_share: float) -> float:
-    """The threshold at which ``male_share`` of these crops are called male (no labels read).
-
-    ``round(male_share * n)`` crops end at or above it; the threshold sits midway between the
-    lowest of them and the highest of the rest. (Thresholds are at most 1.0 and the rule is
-    ``>=``, so a crop scored exactly 1.0 is always called male.)
-    """
-    if not 0.0 <= male_share <= 1.0:
-        raise ValueError(f"male share {male_share} is not within [0, 1]")
-    ordered = np.sort(np.asarray(scores, dtype=np.float64))
-    n = len(ordered)
-    if n == 0:
-        raise ValueError("no scores to fit a threshold on")
-    k = round(male_share * n)  # crops to call male
-    if k == 0:
-        return _between(ordered[-1], min(ordered[-1] + 1e-3, 1.0))
-    if k == n:
-        return _between(max(ordered[0] - 1e-3, 0.0), ordered[0])
-    return _between(ordered[n - k - 1], ordered[n - k])
-
-
-def _fit_note(
-    n_male: int, n_female: int, n: int, male_share: float | None, least: int
-) -> str | None:
-    """Why a group keeps the default threshold (None: it has enough crops to fit)."""
-    if male_share is None and min(n_male, n_female) < least:
-        return (
-            f"kept the default threshold: {n_male} male and {n_female} female crops, "
-            f"fewer than {least} of each label"
-        )
-    if male_share is not None and n < 2 * least:
-        return f"kept the default threshold: {n} crops, fewer than {2 * least}"
-    return None
-
-
-def fit_group(
-    scores: ArrayLike,
-    labels: ArrayLike | None,
-    default_threshold: float,
-    male_share: float | None = None,
-    min_per_label: int = 10,
-) -> GroupCalibration:
-    """One group's threshold: best macro-F1 from ``labels``, or the ``male_share`` quantile.
-
-    With labels, a group with fewer than ``min_per_label`` crops of either label keeps the
-    default; by share, one with fewer than ``2 * min_per_label`` crops does. Labels, when given in
-    share mode, are only used to report macro-F1 before and after.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    targets = None if labels is None else np.asarray(labels).astype(bool)
-    if male_share is None and targets is None:
-        raise ValueError("fitting by labels needs labels")
-    n_male = 0 if targets is None else int(targets.sum())
-    n_female = 0 if targets is None else len(scores) - n_male
-    note = _fit_note(n_male, n_female, len(scores), male_share, min_per_label)
-    if note is not None:
-        threshold = default_threshold
-    elif male_share is not None:
-        threshold = male_share_threshold(scores, male_share)
-    else:
-        assert targets is not None  # checked above
-        threshold = best_f1_threshold(scores, targets)
-    before = after = None
-    if targets is not None and n_male and n_female:
-        before, after = macro_f1_curve(targets, scores, [default_threshold, threshold]).tolist()
-    return GroupCalibration(
-        threshold=threshold,
-        n_male=n_male,
-        n_female=n_female,
-        n=len(scores),
-        macro_f1_before=before,
-        macro_f1_after=after,
-        fitted=note is None,
-        note=note,
-    )
-
-
-def fit_calibration(
-    groups: Mapping[str, tuple[ArrayLike, ArrayLike | None]],
-    weights_sha256: str,
-    default_threshold: float,
-    by: Literal["camera", "source"] = "camera",
-    male_share: float | None = None,
-    min_per_label: int = 10,
-) -> Calibration:
-    """A :class:`Calibration` from each group's ``(scores, labels or None)``."""
-    if (problem := camera_name_problem(groups)) is not None:
-        raise CalibrationError(problem)
-    return Calibration(
-        weights_sha256=weights_sha256,
-        default_threshold=default_threshold,
-        mode="labels" if male_share is None else "male_share",
-        male_share=male_share,
-        by=by,
-        groups={
-            name: fit_group(scores, labels, default_threshold, male_share, min_per_label)
-            for name, (scores, labels) in sorted(groups.items())
-        },
-    )

@@ -14,10 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from gennet.calibration import best_f1_threshold, fit_group, male_share_threshold
-from gennet.commands.calibrate import group_key, rows_by_group
 from gennet.commands.evaluate import load_scoring
 from gennet.data.manifest import Sample
+from gennet.evaluate.calibration_fit import (
+    fit_group,
+    group_key,
+    labels_threshold,
+    male_share_threshold,
+    rows_by_group,
+)
 from gennet.evaluate.metrics import classification_metrics, macro_f1_curve
 from gennet.inference import predict_images
 
@@ -55,7 +60,7 @@ def sweep(
             f"{e:+.2f}": male_share_threshold(p, float(np.clip(true_share + e, 0, 1)))
             for e in ERRORS
         }
-        cuts = [default, best_f1_threshold(p, t), *at_share.values(), *at_error.values()]
+        cuts = [default, labels_threshold(p, t), *at_share.values(), *at_error.values()]
         f1 = macro_f1_curve(t, p, cuts).tolist()
         result[name] = {
             "n": len(rows),

@@ -12,12 +12,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gennet.calibration import Calibration, fit_calibration
+from gennet.calibration import Calibration
 from gennet.checkpoint import CheckpointMeta
 from gennet.commands.common import decode_files, positive_int, write_text
 from gennet.commands.evaluate import load_predictor, load_scoring
-from gennet.data.manifest import Sample
 from gennet.errors import ManifestError
+from gennet.evaluate.calibration_fit import fit_calibration, group_key, rows_by_group
 from gennet.evaluate.metrics import classification_metrics
 from gennet.inference import predict_images
 
@@ -86,11 +86,6 @@ class Scored(NamedTuple):
     targets: np.ndarray | None
 
 
-def group_key(sample: Sample, by: str) -> str:
-    """The group of a crop: its camera (else its source), or its source."""
-    return (sample.camera or sample.source) if by == "camera" else sample.source
-
-
 def score_manifest(args: argparse.Namespace) -> Scored:
     checkpoint, meta, predictor, samples, images = load_scoring(
         args.data, args.split, args.checkpoint, runtime=args.runtime
@@ -102,11 +97,6 @@ def score_manifest(args: argparse.Namespace) -> Scored:
         raise ManifestError(f"{unnamed} row(s) have neither {what} to group by")
     probs = predict_images(predictor, images, meta.preprocess_spec, batch_size=args.batch_size)
     return Scored(checkpoint, meta, groups, probs, np.array([s.target for s in samples]))
-
-
-def rows_by_group(keys: np.ndarray) -> dict[str, np.ndarray]:
-    """The row indices of each group, groups in name order."""
-    return {key: np.flatnonzero(keys == key) for key in sorted(set(keys.tolist()))}
 
 
 def list_crops(root: Path) -> tuple[list[Path], list[str]]:

@@ -1,8 +1,7 @@
-"""The decision rule, per-camera threshold fitting (synthetic scores, known answers) and the
-calibration file's validation."""
+"""The decision rule and the calibration file the service loads (its validation); fitting the
+thresholds is tested in ``test_calibration_fit.py``."""
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,25 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gennet.calibration import (
-    Calibration,
-    GroupCalibration,
-    best_f1_threshold,
-    fit_calibration,
-    fit_group,
-    load_calibration,
-    male_share_threshold,
-)
+from gennet.calibration import Calibration, GroupCalibration, load_calibration
 from gennet.decision import decide, decide_many, decide_with_probability, probabilities
 from gennet.errors import CalibrationError, GenNetError
-from gennet.evaluate.metrics import classification_metrics, macro_f1_curve
+from gennet.evaluate.metrics import classification_metrics
 
 DIGEST = "ab" * 32
 OTHER = "cd" * 32
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-x))
 
 
 # -- the decision rule -------------------------------------------------------------------------
@@ -59,107 +46,6 @@ def test_metrics_follow_the_decision_rule_with_per_crop_thresholds() -> None:
     # one global threshold gets one crop wrong; per-crop thresholds fix it
     assert classification_metrics(targets, probs, 0.5)["accuracy"] == 0.75
     assert classification_metrics(targets, probs, np.array([0.25, 0.5, 0.5, 0.5]))["accuracy"] == 1
-
-
-# -- fitting -----------------------------------------------------------------------------------
-
-
-def test_macro_f1_curve_equals_classification_metrics() -> None:
-    rng = np.random.default_rng(3)
-    targets = rng.integers(0, 2, 400)
-    probs = np.round(rng.random(400), 2).astype(np.float32)  # many ties
-    cuts = np.r_[0.0, probs[:20], np.linspace(0.05, 0.95, 19), 1.0]
-    expected = [classification_metrics(targets, probs, float(c))["macro_f1"] for c in cuts]
-    assert np.array_equal(macro_f1_curve(targets, probs, cuts), np.array(expected))
-
-
-def test_best_f1_threshold_separates_separable_scores_midway() -> None:
-    females = np.array([0.10, 0.15, 0.20, 0.25])
-    males = np.array([0.35, 0.40, 0.45, 0.50])
-    scores = np.r_[females, males]
-    labels = np.r_[np.zeros(4), np.ones(4)]
-    assert best_f1_threshold(scores, labels) == pytest.approx(0.30)
-    assert best_f1_threshold(scores[::-1], labels[::-1]) == pytest.approx(0.30)
-
-
-@pytest.mark.parametrize("bias", [-1.0, 0.0, 1.0])
-def test_best_f1_threshold_recovers_a_shifted_cameras_optimum(bias: float) -> None:
-    """Logits N(bias -/+ 1, 1) per class, balanced: the macro-F1 optimum is sigmoid(bias)."""
-    rng = np.random.default_rng(int(bias) + 10)
-    n = 20_000
-    labels = rng.integers(0, 2, n)
-    scores = sigmoid(rng.normal(bias + np.where(labels == 1, 1.0, -1.0), 1.0))
-    found = best_f1_threshold(scores, labels)
-    assert found == pytest.approx(sigmoid(np.array(bias)), abs=0.03)
-    assert abs(found - 0.5) > 0.15 or bias == 0.0  # a shifted camera really moves it
-
-
-def test_best_f1_threshold_is_the_best_of_every_possible_cut() -> None:
-    rng = np.random.default_rng(5)
-    labels = rng.integers(0, 2, 60)
-    scores = np.clip(0.5 + 0.2 * (labels - 0.5) + rng.normal(0, 0.25, 60), 0, 1)
-    found = best_f1_threshold(scores, labels)
-    every = [classification_metrics(labels, scores, float(t))["macro_f1"] for t in scores]
-    assert classification_metrics(labels, scores, found)["macro_f1"] == pytest.approx(max(every))
-    assert not np.any(scores == found)  # it sits between crops, not on one
-
-
-@pytest.mark.parametrize("share", [0.0, 0.1, 0.3, 0.5, 0.7, 1.0])
-def test_male_share_threshold_calls_that_share_male(share: float) -> None:
-    scores = np.random.default_rng(7).random(1000)
-    threshold = male_share_threshold(scores, share)
-    assert np.mean(scores >= threshold) == pytest.approx(share)
-    assert 0.0 <= threshold <= 1.0
-
-
-def test_male_share_threshold_is_the_known_quantile() -> None:
-    scores = np.arange(100) / 100  # 0.00 ... 0.99
-    assert male_share_threshold(scores, 0.3) == pytest.approx(0.695)  # 0.70 ... 0.99 are male
-    assert male_share_threshold(scores[::-1], 0.5) == pytest.approx(0.495)
-    with pytest.raises(ValueError, match="within"):
-        male_share_threshold(scores, 1.2)
-
-
-def test_fit_group_keeps_the_default_below_min_per_label() -> None:
-    scores = np.r_[np.full(9, 0.2), np.full(30, 0.9)]
-    labels = np.r_[np.zeros(9), np.ones(30)]
-    kept = fit_group(scores, labels, default_threshold=0.47, min_per_label=10)
-    assert kept.threshold == 0.47 and not kept.fitted
-    assert kept.note is not None and "30 male and 9 female" in kept.note and "10" in kept.note
-    assert kept.macro_f1_before == kept.macro_f1_after == 1.0
-
-    fitted = fit_group(scores, labels, default_threshold=0.47, min_per_label=9)
-    assert fitted.fitted and fitted.note is None
-    assert fitted.threshold == pytest.approx(0.55)
-    assert (fitted.n_male, fitted.n_female, fitted.n) == (30, 9, 39)
-
-
-def test_fit_group_by_share_never_reads_labels() -> None:
-    rng = np.random.default_rng(11)
-    scores = rng.random(200)
-    labels = (scores > 0.6).astype(int)
-    with_labels = fit_group(scores, labels, 0.5, male_share=0.4)
-    shuffled = fit_group(scores, rng.permutation(labels), 0.5, male_share=0.4)
-    without = fit_group(scores, None, 0.5, male_share=0.4)
-    assert with_labels.threshold == shuffled.threshold == without.threshold
-    assert with_labels.threshold == pytest.approx(0.6, abs=0.02)  # 40 % are above 0.6
-    assert with_labels.macro_f1_after is not None and with_labels.macro_f1_before is not None
-    assert with_labels.macro_f1_after > with_labels.macro_f1_before  # labels say it helped
-    assert without.macro_f1_before is None and (without.n_male, without.n_female) == (0, 0)
-    small = fit_group(scores[:19], None, 0.5, male_share=0.4, min_per_label=10)
-    assert not small.fitted and small.threshold == 0.5 and "fewer than 20" in (small.note or "")
-
-
-def test_fit_calibration_builds_a_file_per_group() -> None:
-    rng = np.random.default_rng(2)
-    low = rng.random(40) * 0.4, None
-    high = 0.6 + rng.random(40) * 0.4, None
-    calibration = fit_calibration(
-        {"cam2": high, "cam1": low}, DIGEST, default_threshold=0.5, male_share=0.5
-    )
-    assert list(calibration.groups) == ["cam1", "cam2"]
-    assert calibration.mode == "male_share" and calibration.male_share == 0.5
-    assert calibration.threshold_for("cam1") < 0.4 < 0.6 < calibration.threshold_for("cam2")
 
 
 # -- the file ----------------------------------------------------------------------------------
@@ -283,8 +169,6 @@ def test_a_camera_the_service_could_not_tell_apart_is_rejected(
     payload["groups"][name] = payload["groups"]["GRID:cam1"]
     message = expect_one_line(write(tmp_path / "cal.json", payload))
     assert "invalid calibration field 'groups'" in message and reason in message
-    with pytest.raises(CalibrationError, match=re.escape(reason)):
-        fit_calibration({name: (np.linspace(0, 1, 40), None)}, DIGEST, 0.5, male_share=0.5)
 
 
 def test_share_mode_without_a_share_is_rejected(tmp_path: Path) -> None:
@@ -336,10 +220,14 @@ def test_digest_mismatch_shows_both_short_digests(tmp_path: Path) -> None:
     assert DIGEST[:12] in message and OTHER[:12] in message and "gennet calibrate" in message
 
 
-def test_serving_side_imports_no_torch() -> None:
-    """The torch-free service image loads calibration files and decides: keep it torch-free."""
-    code = "import sys, gennet.calibration, gennet.decision; print('torch' in sys.modules)"
+def test_serving_side_imports_no_torch_and_no_evaluation_code() -> None:
+    """The torch-free service image loads calibration files and decides: keep it torch-free, and
+    free of the fitting code (``gennet.evaluate``)."""
+    code = (
+        "import sys, gennet.calibration, gennet.decision; "
+        "print('torch' in sys.modules, any(m.startswith('gennet.evaluate') for m in sys.modules))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert result.stdout.strip() == "False"
+    assert result.stdout.strip() == "False False"

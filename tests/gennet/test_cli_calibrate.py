@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gennet.calibration import best_f1_threshold, load_calibration
+from gennet.calibration import load_calibration
 from gennet.checkpoint import load_checkpoint, read_meta
 from gennet.cli import main
 from gennet.commands import calibrate
+from gennet.evaluate.calibration_fit import labels_threshold
 from gennet.evaluate.metrics import classification_metrics
 from gennet.inference import TorchPredictor
 from gennet.preprocess import preprocess_bytes
@@ -108,7 +109,7 @@ def test_by_source_pools_the_cameras(
     assert (grid["n_male"], grid["n_female"]) == (8, 8)
     # pooled, no single threshold separates the two cameras: worse than per camera
     assert grid["macro_f1_after"] < 1.0
-    assert grid["threshold"] == pytest.approx(best_f1_threshold(SCORES[:16], LABELS[:16]))
+    assert grid["threshold"] == pytest.approx(labels_threshold(SCORES[:16], LABELS[:16]))
 
 
 def test_default_min_per_label_keeps_every_small_group_at_the_default(
@@ -157,7 +158,7 @@ def test_real_scores_match_the_serving_path(
     probs = TorchPredictor(model)(batch)
     for name, rows in (("GRID:cam1", slice(0, 8)), ("GRID:cam2", slice(8, 16))):
         group = cal["groups"][name]
-        expected = best_f1_threshold(probs[rows], LABELS[rows])
+        expected = labels_threshold(probs[rows], LABELS[rows])
         assert group["threshold"] == pytest.approx(expected, abs=1e-5)
         after = classification_metrics(LABELS[rows], probs[rows], group["threshold"])["macro_f1"]
         assert group["macro_f1_after"] == pytest.approx(after)

@@ -12,6 +12,7 @@ from gennet.evaluate.metrics import (
     classification_metrics,
     confusion,
     equal_recall_threshold,
+    macro_f1_curve,
     roc_auc,
 )
 from gennet.evaluate.report import evaluation_report
@@ -62,8 +63,23 @@ def test_best_threshold_separates_the_classes() -> None:
     targets, probs = np.array([1, 1, 0, 0]), np.array([0.95, 0.9, 0.85, 0.8])
     threshold = best_threshold(targets, probs)
     assert 0.85 < threshold <= 0.9
+    assert threshold == 0.86  # grid points 0.86 ... 0.90 make one decision: the lowest of them
     assert classification_metrics(targets, probs, threshold)["macro_f1"] == 1.0
     assert classification_metrics(targets, probs, 0.5)["macro_f1"] < 0.5
+
+
+def test_best_threshold_takes_the_middle_of_tied_decisions() -> None:
+    """Calling 0.4, 0.6 and 0.8 male, or only 0.8, both reach macro-F1 11/15 (calling 0.6 and 0.8
+    male reaches 0.5): of two tied decisions the upper middle one, then its lowest cut."""
+    targets, probs = np.array([1, 0, 1, 0]), np.array([0.8, 0.6, 0.4, 0.2])
+    assert classification_metrics(targets, probs, 0.3)["macro_f1"] == pytest.approx(11 / 15)
+    assert classification_metrics(targets, probs, 0.7)["macro_f1"] == pytest.approx(11 / 15)
+    assert best_threshold(targets, probs) == 0.61  # the grid: 0.61 ... 0.80 call only 0.8 male
+    assert best_threshold(targets, probs, [0.1, 0.3, 0.5, 0.7, 0.9]) == 0.7
+    assert best_threshold(targets[::-1], probs[::-1], [0.1, 0.3, 0.5, 0.7, 0.9]) == 0.7
+    # three tied decisions (all male, the middle split, all female; 1/3 each): the middle one
+    three = (np.array([1, 1, 0, 1, 0, 0]), np.arange(1, 7) / 7)
+    assert best_threshold(*three, [0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9]) == 0.5
 
 
 def test_report_adds_per_source_metrics() -> None:
@@ -91,3 +107,12 @@ def test_equal_recall_threshold_balances_the_recalls_whatever_the_male_share() -
         assert threshold == pytest.approx(0.5, abs=0.011)
         assert recall["male"] == pytest.approx(recall["female"], abs=0.02)
     assert best_threshold(targets, probs) < 0.45  # the 80 % male optimum calls more crops male
+
+
+def test_macro_f1_curve_equals_classification_metrics() -> None:
+    rng = np.random.default_rng(3)
+    targets = rng.integers(0, 2, 400)
+    probs = np.round(rng.random(400), 2).astype(np.float32)  # many ties
+    cuts = np.r_[0.0, probs[:20], np.linspace(0.05, 0.95, 19), 1.0]
+    expected = [classification_metrics(targets, probs, float(c))["macro_f1"] for c in cuts]
+    assert np.array_equal(macro_f1_curve(targets, probs, cuts), np.array(expected))
