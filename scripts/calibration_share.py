@@ -1,9 +1,11 @@
 """How wrong may the male share S of ``gennet calibrate --male-share S`` be before it hurts?
 
-Scores the crops of a manifest's splits once (as ``gennet evaluate`` does), groups them (by source by
-default), and for each group compares macro-F1 at the checkpoint's threshold, at the best threshold
-chosen with labels, and at the share-quantile threshold for S = 0.30 ... 0.70 and for S = the
-group's true male share plus an error of -0.20 ... +0.20.
+Scores the crops of a manifest's splits once (as ``gennet evaluate`` does, the checkpoint in torch),
+groups them (by source by default), and for each group compares macro-F1 at the checkpoint's
+threshold, at the best threshold chosen with labels, and at the share-quantile threshold for
+S = 0.30 ... 0.70 and for S = the group's true male share plus an error of -0.20 ... +0.20.
+
+Run from the repository root with the project's venv (gennet installed editable):
 
     .venv/bin/python scripts/calibration_share.py --data ../shared/data/peta --splits val test
 """
@@ -14,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gennet.commands.evaluate import load_scoring
-from gennet.data.manifest import Sample
+from gennet.checkpoint import default_checkpoint_path
+from gennet.data.manifest import Sample, read_manifest, select
 from gennet.evaluate.calibration_fit import (
     fit_group,
     group_key,
@@ -24,7 +26,7 @@ from gennet.evaluate.calibration_fit import (
     rows_by_group,
 )
 from gennet.evaluate.metrics import classification_metrics, macro_f1_curve
-from gennet.inference import predict_images
+from gennet.evaluate.scoring import checkpoint_probs
 
 SHARES = np.round(np.arange(0.30, 0.701, 0.05), 2)
 ERRORS = np.round(np.arange(-0.20, 0.201, 0.05), 2)
@@ -33,18 +35,12 @@ ERRORS = np.round(np.arange(-0.20, 0.201, 0.05), 2)
 def score(
     data: Path, splits: list[str], checkpoint: Path | None, sources: list[str]
 ) -> tuple[list[Sample], np.ndarray, float]:
-    """P(male) of the crops of ``splits`` (of ``sources`` only, when given)."""
-    samples: list[Sample] = []
-    probs = []
-    threshold = 0.5
-    for split in splits:
-        scoring = load_scoring(data, split, checkpoint, only_sources=sources)
-        probs.append(
-            predict_images(scoring.predictor, scoring.images, scoring.meta.preprocess_spec)
-        )
-        samples += scoring.samples
-        threshold = scoring.meta.threshold
-    return samples, np.concatenate(probs), threshold
+    """P(male) of the crops of ``splits`` (of ``sources`` only, when given), and the checkpoint's
+    threshold."""
+    manifest = read_manifest(data)
+    rows = [select(manifest, split, only_sources=sources) for split in splits]
+    meta, probs = checkpoint_probs(checkpoint or default_checkpoint_path(), rows)
+    return [s for split in rows for s in split], np.concatenate(probs), meta.threshold
 
 
 def sweep(

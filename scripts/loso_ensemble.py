@@ -7,8 +7,10 @@ of the runs' mean logit, and its threshold is the val macro-F1 optimum of the fo
 (the rule the fold checkpoints it was run on were trained with, before the equal-recall point). The figures are those of ``gennet loso``: macro-F1 at that
 threshold, ROC AUC, macro-F1 at the best threshold.
 
-    python scripts/loso_ensemble.py runs/loso/baseline runs/loso/balanced runs/loso/camera \
-        runs/loso/mixstyle --out reports/loso/ensemble.json
+Run from the repository root with the project's venv (gennet installed editable):
+
+    .venv/bin/python scripts/loso_ensemble.py runs/loso/baseline runs/loso/balanced \
+        runs/loso/camera runs/loso/mixstyle --out reports/loso/ensemble.json
 """
 
 import argparse
@@ -19,30 +21,16 @@ from typing import Any
 import numpy as np
 
 from gennet.data.manifest import Sample, read_manifest
+from gennet.evaluate.ensemble import mean_probability, to_logit
 from gennet.evaluate.metrics import best_threshold, classification_metrics
-from gennet.train.loso import (
-    add_runs_arguments,
-    checkpoint_probs,
-    finished_sources,
-    fold_splits,
-)
-
-
-def to_logit(probs: np.ndarray) -> np.ndarray:
-    """The log-odds of P(male), clipped away from 0 and 1."""
-    probs = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
-    return np.log(probs / (1 - probs))
+from gennet.evaluate.scoring import checkpoint_probs
+from gennet.train.loso import add_runs_arguments, finished_sources, fold_splits
 
 
 def logits(checkpoint: Path, splits: list[list[Sample]]) -> list[np.ndarray]:
     """The checkpoint's logit for every crop of each split."""
     _, probs_per_split = checkpoint_probs(checkpoint, splits)
     return [to_logit(probs) for probs in probs_per_split]
-
-
-def mean_probability(logits_per_run: list[np.ndarray]) -> np.ndarray:
-    """The ensemble's P(male): the sigmoid of the runs' mean logit."""
-    return 1 / (1 + np.exp(-np.mean(logits_per_run, axis=0)))
 
 
 def figures(targets: np.ndarray, probs: np.ndarray, threshold: float) -> dict[str, float]:

@@ -8,7 +8,9 @@ two models' statistics are not the statistics of the mean model. Each model's th
 val equal-recall point, the trainer's rule. The ensemble (sigmoid of the mean logit) costs one
 forward pass per checkpoint: it is the reference the soup tries to match at the cost of one.
 
-    python scripts/soup.py model_store/gennet.pt OTHER.pt --out runs/soup.pt \
+Run from the repository root with the project's venv (gennet installed editable):
+
+    .venv/bin/python scripts/soup.py model_store/gennet.pt OTHER.pt --out runs/soup.pt \
         --json reports/soup.json
 """
 
@@ -19,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from loso_ensemble import mean_probability, to_logit  # this folder is on sys.path
 
 from gennet.checkpoint import load_checkpoint, save_checkpoint
 from gennet.data.cache import decode_samples
 from gennet.data.manifest import read_manifest, select
+from gennet.evaluate.ensemble import mean_probability, to_logit
 from gennet.evaluate.metrics import classification_metrics, equal_recall_threshold
 from gennet.inference import TorchPredictor, predict_images
 from gennet.models import create_model

@@ -5,8 +5,11 @@ sub-set) scores the fold's val split and the held-out sub-set's crops. Each rule
 on val; the figure is the held-out macro-F1 at it. The rules: the macro-F1 optimum on val (the rule
 of the checkpoints up to 2026-11-30) and the equal-recall point (the rule since).
 
-    python scripts/threshold_rules.py runs/loso/baseline runs/loso/balanced runs/loso/camera \
-        runs/loso/mixstyle runs/loso/camera_aug runs/loso/baseline_seed1 --out reports/loso/threshold_rules.json
+Run from the repository root with the project's venv (gennet installed editable):
+
+    .venv/bin/python scripts/threshold_rules.py runs/loso/baseline runs/loso/balanced \
+        runs/loso/camera runs/loso/mixstyle runs/loso/camera_aug runs/loso/baseline_seed1 \
+        --out reports/loso/threshold_rules.json
 """
 
 import argparse
@@ -18,12 +21,8 @@ import numpy as np
 
 from gennet.data.manifest import Sample, read_manifest
 from gennet.evaluate.metrics import best_threshold, classification_metrics, equal_recall_threshold
-from gennet.train.loso import (
-    add_runs_arguments,
-    checkpoint_probs,
-    finished_sources,
-    fold_splits,
-)
+from gennet.evaluate.scoring import checkpoint_probs
+from gennet.train.loso import add_runs_arguments, finished_sources, fold_splits
 
 RULES = {"val_macro_f1_optimum": best_threshold, "val_equal_recall": equal_recall_threshold}
 

@@ -69,8 +69,8 @@ def load_scoring(
     only_sources: Sequence[str] = (),
     runtime: str = "torch",
 ) -> Scoring:
-    """The predictor and the split's crops decoded by the serving path; shared by ``evaluate``,
-    ``calibrate`` and the calibration scripts."""
+    """The predictor and the split's crops decoded by the serving path; shared by ``evaluate``
+    and ``calibrate``."""
     checkpoint, meta, predictor = load_predictor(checkpoint, runtime)
     samples = select(read_manifest(data), split, only_sources=only_sources)
     images = decode_files([s.path for s in samples], meta.preprocess_spec)

@@ -1,13 +1,12 @@
 """``gennet loso``: leave-one-source-out folds of a recipe, per fold and their mean."""
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from gennet.commands.train import add_recipe_arguments, recipe_from_args
-from gennet.train.loso import DEFAULT_HOLDOUTS, comparison_table, run_loso
+from gennet.train.loso import DEFAULT_HOLDOUTS, comparison_table, read_summary, run_loso
 
 DEFAULT_OUT = Path("runs/loso")
 
@@ -39,7 +38,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.compare:
-        runs = {path.name: json.loads((path / "loso.json").read_text()) for path in args.compare}
+        runs = {path.name: read_summary(path) for path in args.compare}
         print(comparison_table(runs), end="")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

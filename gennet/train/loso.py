@@ -23,12 +23,11 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
-from gennet.checkpoint import CheckpointMeta, load_checkpoint, read_meta
-from gennet.data.cache import decode_samples
+from gennet.checkpoint import read_meta
 from gennet.data.manifest import Sample, read_manifest, select
 from gennet.errors import ConfigError
 from gennet.evaluate.metrics import best_threshold, classification_metrics
-from gennet.inference import TorchPredictor, predict_images
+from gennet.evaluate.scoring import checkpoint_probs
 from gennet.train.config import TrainConfig
 from gennet.train.trainer import train
 
@@ -140,9 +139,15 @@ def fold_splits(samples: Sequence[Sample], source: str) -> tuple[list[Sample], l
     return held_out, select(samples, "val", exclude_sources=(source,))
 
 
+def read_summary(run: Path) -> dict[str, Any]:
+    """A finished ``gennet loso`` run's summary, its ``loso.json`` (see :func:`run_loso`)."""
+    summary: dict[str, Any] = json.loads((run / "loso.json").read_text())
+    return summary
+
+
 def finished_sources(run: Path) -> list[str]:
-    """The held-out sub-sets of a finished ``gennet loso`` run, from its ``loso.json``."""
-    return [fold["source"] for fold in json.loads((run / "loso.json").read_text())["folds"]]
+    """The held-out sub-sets of a finished ``gennet loso`` run."""
+    return [fold["source"] for fold in read_summary(run)["folds"]]
 
 
 def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,16 +155,6 @@ def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="finished gennet loso run folders")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/peta"))
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
-
-
-def checkpoint_probs(
-    checkpoint: Path, splits: Sequence[list[Sample]]
-) -> tuple[CheckpointMeta, list[np.ndarray]]:
-    """The checkpoint's metadata, and its P(male) for every crop of each split (loaded once)."""
-    model, meta = load_checkpoint(checkpoint)
-    spec = meta.preprocess_spec
-    predictor = TorchPredictor(model, "cpu")
-    return meta, [predict_images(predictor, decode_samples(rows, spec), spec) for rows in splits]
 
 
 def score_fold(cfg: TrainConfig, source: str) -> FoldResult:
