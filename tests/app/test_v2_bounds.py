@@ -133,6 +133,12 @@ _WORST: dict[str, tuple[Callable[[], bytes], str]] = {
     "4M zeros": (lambda: filled(FP32_HEAD, b"0"), "must be 96 numbers"),
     "1M nested triples": (lambda: filled(FP32_HEAD, b"[[[0]]]"), "must be 96 numbers"),
     "1.7M short strings": (lambda: filled(BYTES_HEAD, b'"YQ"'), "shape says 1 elements"),
+    "a wide shape": (
+        lambda: filled(
+            BYTES_HEAD.split(b'"shape"')[0] + b'"data":["YQ=="],"shape":[[', b"0", b"]]}]}"
+        ),
+        "'shape' must be a list",
+    ),
     "an unknown key": (
         lambda: filled(b'{"inputs":[],"junk":[', b"[1000]", b"]}"),
         "send exactly one input",

@@ -168,7 +168,7 @@ _MAX_DIMS = 8  # GenNet's inputs have 1 or 4; more is read no further
 def _shape(value: Any, name: Any) -> list[int]:
     dims: list[Any] | None = None
     if isinstance(value, simdjson.Array) and len(value) <= _MAX_DIMS:
-        dims = value.as_list()
+        dims = list(value)  # numbers, or proxies (refused below) never copied out
     if dims is None or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims
     ):
