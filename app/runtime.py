@@ -1,9 +1,9 @@
 """The model runtime the service serves: chosen by name from ``gennet.runtimes``, loaded, warmed up.
 
 ``GENNET_RUNTIME`` / ``GENNET_DEVICE`` ``auto``: ONNX Runtime on the CPU (the exported graph; torch
-is never imported), PyTorch on CUDA. Which graph may serve a checkpoint, and how each runtime loads
-it, is model-side knowledge (``gennet.export``, ``gennet.runtimes``); this module only maps the
-settings onto it.
+is never imported), PyTorch on CUDA; ``GENNET_PRECISION`` picks the graph (``fp32``, ``int8``).
+Which graph may serve a checkpoint, and how each runtime loads it, is model-side knowledge
+(``gennet.runtimes``); this module only maps the settings onto it.
 """
 
 import logging
@@ -15,7 +15,7 @@ import numpy as np
 
 from app.settings import Settings
 from gennet.checkpoint import CheckpointMeta
-from gennet.runtimes import ModelFiles, Predictor, get_backend, resolve
+from gennet.runtimes import DEFAULT_PRECISION, ModelFiles, Predictor, get_backend, resolve
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ class Runtime:
     kind: str  # the runtime's name in gennet.runtimes.BACKENDS ("onnx", "torch")
     device: str
     threads: int
+    precision: str = DEFAULT_PRECISION  # a precision the runtime declares ("fp32", "int8")
 
 
 RuntimeBuilder = Callable[[Settings], Runtime]
@@ -42,7 +43,9 @@ def usable_cpus() -> int:
 
 
 def model_files(settings: Settings) -> ModelFiles:
-    return ModelFiles(settings.model_path, settings.onnx_path, settings.onnx_cache_dir)
+    return ModelFiles(
+        settings.model_path, settings.onnx_path, settings.onnx_cache_dir, settings.precision
+    )
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -50,12 +53,13 @@ def build_runtime(settings: Settings) -> Runtime:
 
     Raises a ``GenNetError`` (one line) for a bad model file or an impossible runtime choice.
     """
-    kind, device = resolve(settings.runtime, settings.device)
+    kind, device = resolve(settings.runtime, settings.device, settings.precision)
     threads = settings.threads or usable_cpus()
     loaded = get_backend(kind).load(model_files(settings), device, threads)
     meta = loaded.meta
-    log.info("serving %s %s (%s) with %s on %s", meta.name, meta.version, meta.arch, kind, device)
-    return Runtime(loaded.predictor, meta, kind, device, threads)
+    what = f"{meta.name} {meta.version} ({meta.arch})"
+    log.info("serving %s with %s on %s in %s", what, kind, device, settings.precision)
+    return Runtime(loaded.predictor, meta, kind, device, threads, settings.precision)
 
 
 def warm_up(predictor: Predictor, input_size: tuple[int, int], max_rows: int) -> None:

@@ -20,6 +20,7 @@ from gennet.errors import ManifestError
 from gennet.evaluate.calibration_fit import fit_calibration, group_key, rows_by_group
 from gennet.evaluate.metrics import classification_metrics
 from gennet.inference import predict_images
+from gennet.runtimes import BACKENDS
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 
@@ -67,7 +68,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--runtime",
-        choices=("onnx", "torch"),
+        choices=tuple(BACKENDS),
         default="onnx",
         help="score with the CPU service's ONNX graph (no torch needed), or the checkpoint in torch",
     )

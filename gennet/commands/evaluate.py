@@ -12,13 +12,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gennet.checkpoint import CheckpointMeta, default_checkpoint_path, load_checkpoint
+from gennet.checkpoint import CheckpointMeta, default_checkpoint_path
 from gennet.commands.common import decode_files, make_dir, positive_int, to_json, write_text
 from gennet.data.manifest import Sample, read_manifest, select
 from gennet.evaluate.report import evaluation_report
 from gennet.evaluate.text_report import format_report
-from gennet.inference import Predictor, TorchPredictor, predict_images
-from gennet.runtimes import ModelFiles, get_backend
+from gennet.inference import Predictor, predict_images
+from gennet.runtimes import DEFAULT_PRECISION, ModelFiles, get_backend
 
 
 def add_parser(subparsers: Any) -> None:
@@ -47,18 +47,16 @@ class Scoring(NamedTuple):
 
 
 def load_predictor(
-    checkpoint: Path | None, runtime: str = "torch"
+    checkpoint: Path | None, runtime: str = "torch", precision: str = DEFAULT_PRECISION
 ) -> tuple[Path, CheckpointMeta, Predictor]:
     """The checkpoint (default: GENNET_MODEL_PATH or model_store) as a CPU predictor.
 
-    ``torch`` runs the checkpoint itself; another runtime (``onnx``) loads it as the service
-    does (:mod:`gennet.runtimes`: its ONNX graph, re-exported when stale), without torch.
+    Loaded by the runtime as the service loads it (:mod:`gennet.runtimes`): ``torch`` runs the
+    checkpoint itself, ``onnx`` its graph of ``precision`` (a stale FP32 graph re-exported).
     """
     checkpoint = checkpoint or default_checkpoint_path()
-    if runtime == "torch":
-        model, meta = load_checkpoint(checkpoint)
-        return checkpoint, meta, TorchPredictor(model, "cpu")
-    loaded = get_backend(runtime).load(ModelFiles(checkpoint), "cpu", threads=0)
+    files = ModelFiles(checkpoint, precision=precision)
+    loaded = get_backend(runtime).load(files, "cpu", threads=0)
     return checkpoint, loaded.meta, loaded.predictor
 
 

@@ -1,16 +1,35 @@
-"""``gennet info``: what a checkpoint or ONNX graph is (metadata, parameters, GFLOPs, the graph
-that serves it), or the model zoo."""
+"""``gennet info``: what a checkpoint or ONNX graph is (metadata, parameters, GFLOPs, its graphs
+of each precision and the one that would be served), or the model zoo."""
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
 from gennet.checkpoint import CheckpointMeta, default_checkpoint_path, load_checkpoint, peek_meta
 from gennet.commands.common import to_json
-from gennet.errors import CheckpointError
-from gennet.export import META_KEY, SHA_KEY, graph_meta, onnx_weights_sha256
 from gennet.preprocess import DEFAULT_INPUT_SIZE
-from gennet.runtimes import installed
+from gennet.runtimes import (
+    DEFAULT_PRECISION,
+    default_precision,
+    get_backend,
+    installed,
+    known_precisions,
+)
+from gennet.runtimes.base import DEFAULT_ONNX_CACHE_DIR
+from gennet.runtimes.onnx_graphs import (
+    CALIBRATION_KEY,
+    GATE_KEY,
+    META_KEY,
+    SHA_KEY,
+    cached_graph,
+    default_graph,
+    export_command,
+    graph_meta,
+    graph_precision,
+    graph_problem,
+    read_props,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -18,46 +37,90 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "path", nargs="?", type=Path, help="checkpoint or ONNX graph (default: the shipped one)"
     )
+    parser.add_argument(
+        "--precision",
+        choices=known_precisions(),
+        default=default_precision(),
+        help="the precision whose graph to show as served (default: GENNET_PRECISION or fp32)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--models", action="store_true", help="list the registered architectures")
     parser.set_defaults(handler=run)
 
 
-def graph_status(graph: Path, weights_sha256: str) -> str:
+def graph_status(graph: Path, weights_sha256: str, precision: str) -> str:
     """Whether ``graph`` can serve the checkpoint whose weights digest is ``weights_sha256``."""
-    if not graph.is_file():
-        return "missing (the onnx runtime re-exports it at start-up; needs torch)"
-    try:
-        digest = onnx_weights_sha256(graph)
-    except CheckpointError:
-        return "unreadable"
-    if digest != weights_sha256:
-        return "stale: exported from other weights (re-export it: gennet export)"
-    try:
-        graph_meta(graph)
-    except CheckpointError:
+    problem = graph_problem(graph, weights_sha256, precision)
+    if problem == "missing" and precision == DEFAULT_PRECISION:
+        return "missing (the graph runtimes re-export it at start-up; needs torch)"
+    if problem is not None:
+        return f"{problem} (make it: {export_command(precision)})"
+    props = read_props(graph)
+    if precision != DEFAULT_PRECISION:
+        return f"fresh: {quantised_from(props)}"
+    if META_KEY not in props:
         return f"fresh, but without {META_KEY} (an older export): re-export it to serve it alone"
     return f"fresh: carries this checkpoint's {SHA_KEY} and {META_KEY}"
 
 
-def checkpoint_info(path: Path) -> dict[str, Any]:
-    """The checkpoint's metadata plus its path, parameter count, GFLOPs per crop and ONNX graph.
+def quantised_from(props: dict[str, str]) -> str:
+    """How an INT8 graph was calibrated and admitted, from its metadata."""
+    calibration, gate = json.loads(props[CALIBRATION_KEY]), json.loads(props[GATE_KEY])
+    return (
+        f"quantised from these weights on {calibration['count']} {calibration['split']} crops "
+        f"(seed {calibration['seed']}); {gate['split']} macro-F1 {gate['fp32']['macro_f1']:.4f} "
+        f"-> {gate['int8']['macro_f1']:.4f}, AUC {gate['fp32']['auc']:.4f} -> "
+        f"{gate['int8']['auc']:.4f}"
+    )
+
+
+def served_graph(checkpoint: Path, weights_sha256: str, precision: str) -> dict[str, Any]:
+    """The graph a graph runtime (onnx, openvino) would serve at ``precision``, as it chooses it."""
+    graph = default_graph(checkpoint, precision)
+    problem = graph_problem(graph, weights_sha256, precision)
+    if problem is None:
+        return {"precision": precision, "graph": str(graph), "note": None}
+    if precision == DEFAULT_PRECISION:
+        cached = cached_graph(DEFAULT_ONNX_CACHE_DIR, weights_sha256)
+        return {"precision": precision, "graph": str(cached), "note": f"{graph} is {problem}"}
+    note = f"cannot start: {graph} is {problem} (make it: {export_command(precision)})"
+    return {"precision": precision, "graph": None, "note": note}
+
+
+def graph_info(path: Path, precision: str) -> tuple[CheckpointMeta, dict[str, Any]]:
+    """A graph served alone: its metadata, precision and whether ``precision`` is its own."""
+    meta = graph_meta(path)
+    own = graph_precision(read_props(path))
+    graphs = {own: {"path": str(path), "status": f"servable alone: carries {META_KEY}"}}
+    note = None if own == precision else f"cannot start: an {own} graph, not {precision}"
+    served = {"precision": precision, "graph": str(path) if note is None else None, "note": note}
+    return meta, {"graphs": graphs, "served": served}
+
+
+def checkpoint_info(path: Path, precision: str = DEFAULT_PRECISION) -> dict[str, Any]:
+    """The checkpoint's metadata plus its path, parameter count, GFLOPs per crop, its graph of
+    each precision and the graph served at ``precision``.
 
     An ONNX graph is described by the metadata stored in it (no torch needed); parameters and
     GFLOPs are then those of the architecture it names.
     """
     model: Any = None
     if path.suffix == ".onnx":
-        meta = graph_meta(path)
-        graph = {"path": str(path), "status": f"servable alone: carries {META_KEY}"}
+        meta, graphs = graph_info(path, precision)
     else:
         if installed("torch"):
             model, meta = load_checkpoint(path)
         else:  # a serving install: the metadata, weights unchecked, no sizes
             meta = peek_meta(path)
-        onnx = path.with_suffix(".onnx")
-        graph = {"path": str(onnx), "status": graph_status(onnx, meta.weights_sha256)}
-    return {"path": str(path), **meta.model_dump(mode="json"), **_size(model, meta), "onnx": graph}
+        graphs = {
+            "graphs": {
+                p: {"path": str(graph), "status": graph_status(graph, meta.weights_sha256, p)}
+                for p in get_backend("onnx").precisions
+                for graph in [default_graph(path, p)]
+            },
+            "served": served_graph(path, meta.weights_sha256, precision),
+        }
+    return {"path": str(path), **meta.model_dump(mode="json"), **_size(model, meta), **graphs}
 
 
 def _size(model: Any, meta: CheckpointMeta) -> dict[str, Any]:
@@ -120,7 +183,7 @@ def format_checkpoint(info: dict[str, Any]) -> str:
         "(P(male) at or above it is male)",
         _size_line(info),
         f"weights      sha256 {info['weights_sha256']}",
-        f"onnx         {info['onnx']['path']}: {info['onnx']['status']}",
+        *_graph_lines(info),
     ]
     if info["data"]:
         lines.append(f"data         {info['data'].get('dataset', '?')}")
@@ -129,6 +192,17 @@ def format_checkpoint(info: dict[str, Any]) -> str:
         lines.append("metrics")
         lines += [_metric_line(name, metrics) for name, metrics in splits.items()]
     return "\n".join(lines)
+
+
+def _graph_lines(info: dict[str, Any]) -> list[str]:
+    graphs = [f"{p} {g['path']}: {g['status']}" for p, g in info["graphs"].items()]
+    served = info["served"]
+    where = served["graph"] or "nothing"
+    note = f" ({served['note']})" if served["note"] else ""
+    return [
+        *(f"{'graphs' if i == 0 else '':<13}{line}" for i, line in enumerate(graphs)),
+        f"served       {served['precision']} (GENNET_PRECISION): {where}{note}",
+    ]
 
 
 def _size_line(info: dict[str, Any]) -> str:
@@ -149,6 +223,6 @@ def run(args: argparse.Namespace) -> int:
         rows = zoo_info()
         print(to_json(rows) if args.json else format_zoo(rows))
         return 0
-    info = checkpoint_info(args.path or default_checkpoint_path())
+    info = checkpoint_info(args.path or default_checkpoint_path(), args.precision)
     print(to_json(info) if args.json else format_checkpoint(info))
     return 0

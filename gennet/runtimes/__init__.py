@@ -1,16 +1,19 @@
 """Runtimes: the engines that run the model, one small backend module each, chosen by name.
 
-A backend says which devices it runs on and turns the model files into a predictor plus the
-metadata it serves with (``base.Backend``). Backends are imported only when chosen, and import
-their engine only when loading, so serving with ONNX Runtime never imports torch. Adding a runtime
-(OpenVINO, TensorRT) is one module with a ``BACKEND`` object and one line in ``BACKENDS``.
+A backend says which devices it runs on and which precisions it serves, and turns the model files
+into a predictor plus the metadata it serves with (``base.Backend``). Backends are imported only
+when chosen, and import their engine only when loading, so serving with ONNX Runtime never imports
+torch. Adding a runtime (OpenVINO, TensorRT) is one module with a ``BACKEND`` object and one line
+in ``BACKENDS``: the CLI's choices and the service's checks are derived from them.
 """
 
 import importlib
 import importlib.util
+import os
 from pathlib import Path
 
 from gennet.runtimes.base import (
+    DEFAULT_PRECISION,
     Backend,
     Loaded,
     ModelFiles,
@@ -22,6 +25,7 @@ from gennet.runtimes.base import (
 BACKENDS: dict[str, str] = {
     "onnx": "gennet.runtimes.onnxrt",
     "torch": "gennet.runtimes.pytorch",
+    "openvino": "gennet.runtimes.openvinort",
 }
 # What "auto" picks: devices in order of preference, and the runtime for each device.
 DEVICE_PREFERENCE = ("cuda", "cpu")
@@ -31,13 +35,18 @@ _GPU_NODES = ("/dev/nvidiactl", "/dev/dxg")
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_PRECISION",
+    "DEVICE_PREFERENCE",
     "Backend",
     "Loaded",
     "ModelFiles",
     "Predictor",
     "RuntimeUnavailableError",
+    "check_precision",
+    "default_precision",
     "get_backend",
     "installed",
+    "known_precisions",
     "resolve",
     "resolve_device",
     "resolve_kind",
@@ -51,6 +60,33 @@ def get_backend(name: str) -> Backend:
         raise RuntimeUnavailableError(f"unknown runtime {name!r} (known: {known})")
     backend: Backend = importlib.import_module(BACKENDS[name]).BACKEND
     return backend
+
+
+def known_precisions() -> tuple[str, ...]:
+    """Every precision some backend serves, the default first."""
+    served = {p for name in BACKENDS for p in get_backend(name).precisions}
+    return (DEFAULT_PRECISION, *sorted(served - {DEFAULT_PRECISION}))
+
+
+def default_precision() -> str:
+    """``GENNET_PRECISION`` when set (the service's setting), else FP32: the CLI's default."""
+    return os.environ.get("GENNET_PRECISION") or DEFAULT_PRECISION
+
+
+def check_precision(precision: str, runtime: str = "auto") -> None:
+    """Fail in one line unless ``precision`` is known and served by ``runtime`` (``auto``: any)."""
+    known = known_precisions()
+    if precision not in known:
+        raise RuntimeUnavailableError(
+            f"unknown precision {precision!r} (known: {', '.join(known)})"
+        )
+    served = get_backend(runtime).precisions if runtime != "auto" else known
+    if precision not in served:
+        others = [name for name in BACKENDS if precision in get_backend(name).precisions]
+        raise RuntimeUnavailableError(
+            f"runtime {runtime!r} serves {', '.join(served)} only, not {precision} "
+            f"(runtimes that serve {precision}: {', '.join(others)})"
+        )
 
 
 def installed(module: str) -> bool:
@@ -99,11 +135,22 @@ def resolve_kind(requested: str, device: str) -> str:
     return name
 
 
-def resolve(runtime: str, device: str) -> tuple[str, str]:
-    """(runtime, device) for the requested pair; ``auto`` device fits an explicit runtime."""
-    candidates = DEVICE_PREFERENCE if runtime == "auto" else get_backend(runtime).devices
+def resolve(runtime: str, device: str, precision: str = DEFAULT_PRECISION) -> tuple[str, str]:
+    """(runtime, device) for the requested pair and precision.
+
+    An ``auto`` device fits an explicit runtime, or with an ``auto`` runtime the precision (INT8:
+    the CPU, even where a GPU is present); the chosen runtime must serve the precision.
+    """
+    if runtime == "auto":
+        candidates = tuple(
+            d for d in DEVICE_PREFERENCE if precision in get_backend(DEFAULT_RUNTIME[d]).precisions
+        )
+    else:
+        candidates = get_backend(runtime).devices
     chosen = resolve_device(device, candidates)
-    return resolve_kind(runtime, chosen), chosen
+    kind = resolve_kind(runtime, chosen)
+    check_precision(precision, kind)
+    return kind, chosen
 
 
 def require(module: str, runtime: str, extra: str) -> object:

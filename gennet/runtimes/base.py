@@ -9,6 +9,7 @@ import numpy as np
 from gennet.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta
 from gennet.errors import GenNetError
 
+DEFAULT_PRECISION = "fp32"
 # The service's default too (GENNET_ONNX_CACHE_DIR), so the CLI's onnx runtime reuses its graphs.
 DEFAULT_ONNX_CACHE_DIR = DEFAULT_CHECKPOINT.parent.parent / ".cache" / "onnx"
 
@@ -29,13 +30,16 @@ class RuntimeUnavailableError(GenNetError):
 class ModelFiles:
     """Where the model is: a checkpoint (.pt) or an ONNX graph (.onnx) to serve alone.
 
-    ``onnx``: the graph exported from the checkpoint (default: beside it, same stem);
-    ``onnx_cache_dir``: where a missing or stale graph is re-exported to.
+    ``precision``: the numerics to serve (``fp32``, ``int8``; what a backend runs is in its
+    ``precisions``); ``onnx``: the checkpoint's graph of that precision (default: beside it,
+    ``gennet.onnx`` or ``gennet.int8.onnx``, see ``onnx_graphs.default_graph``);
+    ``onnx_cache_dir``: where a missing or stale FP32 graph is re-exported to.
     """
 
     model: Path
     onnx: Path | None = None
     onnx_cache_dir: Path = DEFAULT_ONNX_CACHE_DIR
+    precision: str = DEFAULT_PRECISION
 
     @property
     def is_graph(self) -> bool:
@@ -55,5 +59,6 @@ class Backend(Protocol):
 
     name: ClassVar[str]
     devices: ClassVar[tuple[str, ...]]  # where it runs
+    precisions: ClassVar[tuple[str, ...]]  # the ModelFiles.precision values it serves
 
     def load(self, files: ModelFiles, device: str, threads: int) -> Loaded: ...

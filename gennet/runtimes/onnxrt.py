@@ -1,15 +1,18 @@
-"""The ONNX Runtime backend (CPU): the exported graph, no torch.
+"""The ONNX Runtime backend (CPU): the exported graph, FP32 or INT8, no torch.
 
-It serves a checkpoint's ONNX export (checked to carry the checkpoint's weights digest, re-exported
-when stale: ``gennet.export.serving_graph``) or a graph alone, with the metadata stored in it.
+It serves a checkpoint's graph of the precision asked for (checked to carry the checkpoint's
+weights digest; a stale FP32 graph is re-exported: ``onnx_graphs.serving_graph``) or a graph
+alone, with the metadata stored in it. INT8 is a property of this backend: the QDQ graph that
+``gennet export --precision int8`` writes runs here with INT8 kernels.
 """
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from gennet.runtimes.base import Loaded, ModelFiles
+from gennet.runtimes.onnx_graphs import serving_graph
 
 
 class OnnxPredictor:
@@ -32,25 +35,15 @@ class OnnxPredictor:
         return np.asarray(self.session.run(None, feed)[0], dtype=np.float32).reshape(-1)
 
 
-def graph_metadata(path: Path) -> dict[str, str]:
-    """The graph's ``metadata_props`` (read by ONNX Runtime: no ``onnx`` package needed)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
-    session: Any = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return dict(session.get_modelmeta().custom_metadata_map)
-
-
 class OnnxRuntimeBackend:
     name: ClassVar[str] = "onnx"
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "int8")
 
     def load(self, files: ModelFiles, device: str, threads: int) -> Loaded:
-        from gennet.export import serving_graph
+        from gennet.export import export_onnx  # used only to re-export a stale FP32 graph
 
-        graph, meta = serving_graph(files)
+        graph, meta = serving_graph(files, export_onnx)
         return Loaded(OnnxPredictor(graph, threads), meta)
 
 

@@ -40,6 +40,7 @@ class TorchPredictor:
 class TorchBackend:
     name: ClassVar[str] = "torch"
     devices: ClassVar[tuple[str, ...]] = ("cuda", "cpu")
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
 
     def load(self, files: ModelFiles, device: str, threads: int) -> Loaded:
         from gennet.runtimes import require
@@ -52,10 +53,10 @@ class TorchBackend:
         from gennet.checkpoint import load_checkpoint
 
         model, meta = load_checkpoint(files.model)
-        if device == "cpu":
-            torch.set_num_threads(threads)
-        else:
+        if device != "cpu":
             torch.backends.cudnn.benchmark = True  # pays off: warm-up visits every batch size
+        elif threads:  # 0: torch's own default
+            torch.set_num_threads(threads)
         return Loaded(TorchPredictor(model, device), meta)
 
 

@@ -1,11 +1,10 @@
-"""The service on the real checkpoint: runtimes, ONNX freshness, batching real crops, start-up."""
+"""The service on the real checkpoint: runtimes, batching real crops, start-up (ONNX freshness:
+tests/gennet/test_onnx_graphs.py)."""
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import torch
 from service_fakes import FakePredictor, client_for, fake_app, metric_value
@@ -14,9 +13,6 @@ from app.errors import StartupError
 from app.main import create_app
 from app.runtime import build_runtime
 from app.settings import Settings
-from gennet import export as export_module
-from gennet.checkpoint import read_meta
-from gennet.export import SHA_KEY, fresh_graph
 from gennet.preprocess import preprocess_bytes
 from gennet.runtimes import RuntimeUnavailableError, resolve_device, resolve_kind
 
@@ -92,29 +88,6 @@ async def test_bad_checkpoint_stops_startup_with_one_line(
             pass
     message = str(info.value)
     assert str(path) in message and "\n" not in message
-
-
-def test_stale_onnx_is_reexported_to_the_cache(
-    checkpoint_path: Path, onnx_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    meta, _ = read_meta(checkpoint_path)
-    stale = onnx.load(str(onnx_path))
-    onnx.helper.set_model_props(stale, {SHA_KEY: "0" * 64})
-    stale_path = tmp_path / "stale.onnx"
-    onnx.save(stale, str(stale_path))
-    exports: list[Path] = []
-
-    def fake_export(checkpoint: Path, out: Path) -> None:
-        exports.append(out)
-        shutil.copy(onnx_path, out)
-
-    monkeypatch.setattr(export_module, "export_onnx", fake_export)
-    first = fresh_graph(checkpoint_path, meta, stale_path, tmp_path / "c")
-    again = fresh_graph(checkpoint_path, meta, stale_path, tmp_path / "c")
-    fresh = fresh_graph(checkpoint_path, meta, onnx_path, tmp_path / "c")
-    assert first == again == tmp_path / "c" / f"{meta.weights_sha256}.onnx"
-    assert len(exports) == 1
-    assert fresh == onnx_path
 
 
 @no_cuda

@@ -1,7 +1,8 @@
-"""``gennet export``: the command wiring and its PyTorch-vs-ONNX self-check.
+"""``gennet export``: the command wiring, its PyTorch-vs-ONNX self-check, and ``--precision int8``.
 
 The real export is exercised once per session by the ``onnx_path`` fixture (it takes ~15 s), so
-here ``export_onnx`` is replaced by a copy of that file; the self-check still runs for real.
+here ``export_onnx`` is replaced by a copy of that file; the self-check still runs for real. The
+real quantisation and its gate: test_quantize.py.
 """
 
 import shutil
@@ -10,10 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from gennet import quantize
 from gennet.checkpoint import CheckpointMeta, read_meta, save_checkpoint
 from gennet.cli import main
 from gennet.commands import export
 from gennet.models import create_model
+from gennet.quantize import Gate
 
 
 @pytest.fixture
@@ -83,3 +86,42 @@ def test_export_of_a_missing_checkpoint_exits_2(
     err = capsys.readouterr().err
     assert err == f"gennet export: error: {missing}: checkpoint file not found\n"
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_int8_export_needs_data(
+    checkpoint_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["export", "--precision", "int8", "--checkpoint", str(checkpoint_path)]
+    assert main([*argv, "--onnx", str(tmp_path / "m.onnx")]) == 2
+    assert "--precision int8 needs --data DIR" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_int8_export_quantises_the_fresh_fp32_graph_beside_the_checkpoint(
+    checkpoint_path: Path,
+    onnx_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """By default the graph goes where serving looks for it; the gate's figures are printed."""
+    calls: list[tuple[Path, Path, Path, int, int]] = []
+
+    def fake(
+        fp32: Path, out: Path, data: Path, meta: CheckpointMeta, count: int, seed: int
+    ) -> Gate:
+        calls.append((fp32, out, data, count, seed))
+        out.write_bytes(b"int8")
+        return Gate(
+            8, meta.threshold, {"macro_f1": 0.8, "auc": 0.9}, {"macro_f1": 0.81, "auc": 0.9}
+        )
+
+    monkeypatch.setattr(quantize, "export_int8", fake)
+    checkpoint = Path(shutil.copy(checkpoint_path, tmp_path / "gennet.pt"))
+    shutil.copy(onnx_path, tmp_path / "gennet.onnx")
+    argv = ["export", "--precision", "int8", "--checkpoint", str(checkpoint), "--data", "d"]
+    assert main([*argv, "--calibration-crops", "64", "--seed", "7"]) == 0
+    out = tmp_path / "gennet.int8.onnx"
+    assert calls == [(tmp_path / "gennet.onnx", out, Path("d"), 64, 7)]
+    printed = capsys.readouterr().out
+    assert "macro-F1 0.8000 -> 0.8100" in printed and f"wrote {out} (int8" in printed

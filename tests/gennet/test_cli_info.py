@@ -1,14 +1,17 @@
-"""``gennet info``: checkpoint metadata, size and cost; the model zoo; error exits."""
+"""``gennet info``: checkpoint metadata, size and cost, graphs by precision; the model zoo; error exits."""
 
 import json
+import shutil
 from pathlib import Path
 
+import onnx
 import pytest
 
 from gennet.checkpoint import load_checkpoint
 from gennet.cli import main
 from gennet.commands import info
 from gennet.models.complexity import count_parameters
+from gennet.runtimes.onnx_graphs import CALIBRATION_KEY, GATE_KEY, PRECISION_KEY
 
 
 def test_info_json_has_the_promised_keys(
@@ -63,3 +66,41 @@ def test_bad_checkpoint_exits_2_with_one_line(
     assert captured.out == ""
     assert captured.err.startswith("gennet info: error: ")
     assert str(path) in captured.err and captured.err.count("\n") == 1
+
+
+def test_info_says_which_graph_each_precision_serves(
+    checkpoint_path: Path,
+    onnx_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    checkpoint = Path(shutil.copy(checkpoint_path, tmp_path / "gennet.pt"))
+    shutil.copy(onnx_path, tmp_path / "gennet.onnx")
+    monkeypatch.setenv("GENNET_PRECISION", "int8")
+    assert main(["info", str(checkpoint), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["graphs"]["fp32"]["status"].startswith("fresh")
+    assert data["graphs"]["int8"]["status"].startswith(
+        "missing (make it: gennet export --precision"
+    )
+    assert data["served"]["graph"] is None and "cannot start" in data["served"]["note"]
+
+    int8 = onnx.load(str(onnx_path))
+    gate = {"split": "val", "fp32": {"macro_f1": 0.87, "auc": 0.94}}
+    props = {p.key: p.value for p in int8.metadata_props} | {
+        PRECISION_KEY: "int8",
+        CALIBRATION_KEY: json.dumps({"split": "train", "count": 256, "seed": 0}),
+        GATE_KEY: json.dumps({**gate, "int8": {"macro_f1": 0.88, "auc": 0.93}}),
+    }
+    onnx.helper.set_model_props(int8, props)
+    onnx.save(int8, str(tmp_path / "gennet.int8.onnx"))
+    assert main(["info", str(checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert "on 256 train crops (seed 0); val macro-F1 0.8700 -> 0.8800, AUC 0.9400 -> 0.9300" in out
+    assert f"served       int8 (GENNET_PRECISION): {tmp_path / 'gennet.int8.onnx'}\n" in out
+    assert main(["info", str(checkpoint), "--precision", "fp32"]) == 0
+    assert (
+        f"served       fp32 (GENNET_PRECISION): {tmp_path / 'gennet.onnx'}\n"
+        in capsys.readouterr().out
+    )

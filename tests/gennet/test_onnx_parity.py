@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 
 from gennet.checkpoint import load_checkpoint
-from gennet.export import onnx_weights_sha256
 from gennet.inference import OnnxPredictor, TorchPredictor, predict
 from gennet.preprocess import preprocess_bytes
+from gennet.runtimes.onnx_graphs import onnx_weights_sha256
 
 TOLERANCE = 1e-4
 
