@@ -1,5 +1,6 @@
-"""The app factory. ``uvicorn app.main:app`` serves the module-level app, which loads nothing at
-import time: the checkpoint is loaded once, in the lifespan, before the first request.
+"""The app factory: ``create_app`` builds the app when asked (``gennet serve``, or
+``uvicorn --factory app.main:create_app``), from the environment's settings; importing this module
+builds nothing. The checkpoint is loaded once, in the lifespan, before the first request.
 """
 
 import functools
@@ -93,6 +94,3 @@ def _openapi_with_limits(app: FastAPI, settings: Settings) -> Callable[[], dict[
         return schema
 
     return openapi
-
-
-app = create_app()

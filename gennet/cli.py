@@ -1,15 +1,20 @@
-"""The ``gennet`` command line: train, loso, evaluate, calibrate, info, export, predict, serve."""
+"""The ``gennet`` command line: train, loso, evaluate, calibrate, info, export, predict, and the
+commands other packages plug in (``serve``, from the service)."""
 
 import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
 from gennet.errors import GenNetError
 
-COMMANDS = ("train", "loso", "evaluate", "calibrate", "info", "export", "predict", "serve")
+COMMANDS = ("train", "loso", "evaluate", "calibrate", "info", "export", "predict")
+# Commands of other packages: a module with ``add_parser(subparsers)`` under this entry point group
+# (the service's ``serve``: pyproject.toml), so that this package never imports theirs.
+PLUGIN_GROUP = "gennet.commands"
 # The extra a command needs beyond the base install (which serves on the CPU only); default: train.
 EXTRA_OF = {"export": "torch", "predict": "torch", "info": "torch"}
 
@@ -39,11 +44,12 @@ class Unavailable:
         )
 
 
-def load_command(name: str) -> ModuleType | Unavailable:
+def load_command(name: str, module: str | None = None) -> ModuleType | Unavailable:
     try:
-        return importlib.import_module(f"gennet.commands.{name}")
+        return importlib.import_module(module or f"gennet.commands.{name}")
     except ModuleNotFoundError as exc:
-        if not exc.name or exc.name.startswith("gennet"):
+        own = {"gennet", (module or "gennet").partition(".")[0]}
+        if not exc.name or exc.name.partition(".")[0] in own:
             raise
         return Unavailable(name, exc.name.partition(".")[0])
 
@@ -53,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         load_command(name).add_parser(subparsers)
+    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda ep: ep.name):
+        load_command(plugin.name, plugin.value).add_parser(subparsers)
     return parser
 
 

@@ -40,8 +40,6 @@ from typing import Any, ClassVar, NoReturn, cast
 import uvicorn
 from starlette.types import Scope
 from uvicorn._types import ASGI3Application
-from uvicorn.config import LOGGING_CONFIG
-from uvicorn.main import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from app.errors import HEADER_FIELDS_TOO_LARGE, QUEUE_FULL, URI_TOO_LONG, ErrorKind
@@ -60,11 +58,9 @@ from app.http.middleware import (
     incoming_request_id,
     new_request_id,
 )
-from app.main import create_app
 from app.pipeline.service import Service
-from app.runtime import RuntimeBuilder, build_runtime
 from app.schemas import ErrorDetail
-from app.settings import MAX_HEADERS, Settings
+from app.settings import MAX_HEADERS
 
 _INFORMATIONAL = b"HTTP/1.1 1"  # a 1xx head (100 Continue): the client waits for it
 _SECURITY_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
@@ -288,28 +284,3 @@ class DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._service.begin_drain()
         super().handle_exit(sig, frame)
-
-
-def serve(
-    settings: Settings, host: str, port: int, runtime_builder: RuntimeBuilder = build_runtime
-) -> None:
-    """Serve until SIGTERM/SIGINT, then drain: refuse new work, answer the accepted, exit."""
-    app = create_app(settings, runtime_builder=runtime_builder)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        # JSON logs: keep the handler create_app gave uvicorn's loggers instead of its plain one.
-        log_config=None if settings.log_json else LOGGING_CONFIG,
-        access_log=False,  # the app logs each request itself, with its request ID
-        server_header=False,
-        http=gated_protocol(app.state.service),
-        proxy_headers=False,  # the app reads no client address; a proxy's X-Forwarded-* is unused
-    )
-    server = DrainingServer(config, app.state.service)
-    server.run()
-    if (
-        not server.started
-    ):  # uvicorn logged why (one line, app.http.middleware.OneLineStartupFailure)
-        raise SystemExit(STARTUP_FAILURE)

@@ -1,5 +1,5 @@
 """The CPU service runs from the ONNX graph alone: with torch (and onnx, onnxscript, matplotlib)
-unimportable, ``import app.main`` works and the app predicts through ONNX Runtime.
+unimportable, ``import app.serve`` works and the app predicts through ONNX Runtime.
 
 Each case runs in a fresh interpreter whose ``sys.meta_path`` refuses those packages, as in the CPU
 image and a base (``pip install gennet``) install.
@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-import app.main  # the module-level app too
+import app.serve  # the entry point too
 from app.main import create_app
 from app.settings import Settings
 

@@ -57,7 +57,7 @@ def base_url(checkpoint_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """The shipped model when present (a meaningful screenshot), else the test checkpoint."""
     shipped = ROOT / "model_store" / "gennet.pt"
     env = service_env(shipped if shipped.is_file() else checkpoint_path, GENNET_API_KEY=KEY)
-    args = ["-m", "uvicorn", "app.main:app", "--port", env["GENNET_PORT"]]
+    args = ["-m", "uvicorn", "--factory", "app.main:create_app", "--port", env["GENNET_PORT"]]
     with serving(args, env, tmp_path_factory.mktemp("browser") / "log"):
         yield f"http://127.0.0.1:{env['GENNET_PORT']}"
 

@@ -28,7 +28,7 @@ def test_uvicorn_serves_crops(
     checkpoint_path: Path, onnx_path: Path, crops: list[bytes], tmp_path: Path
 ) -> None:
     env = service_env(checkpoint_path)
-    args = ["-m", "uvicorn", "app.main:app", "--port", env["GENNET_PORT"]]
+    args = ["-m", "uvicorn", "--factory", "app.main:create_app", "--port", env["GENNET_PORT"]]
     with serving(args, env, tmp_path / "log"):
         base = f"http://127.0.0.1:{env['GENNET_PORT']}"
         with httpx.Client(base_url=base, timeout=30) as client:
@@ -259,7 +259,7 @@ def test_corrupt_checkpoint_exits_non_zero_with_one_line(tmp_path: Path) -> None
     lines = cli.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"gennet serve: error: {bad}: not a readable checkpoint")
-    server = run(["-m", "uvicorn", "app.main:app", "--port", env["GENNET_PORT"]], env)
+    server = run(["-m", "uvicorn", "--factory", "app.main:create_app", "--port", env["GENNET_PORT"]], env)
     assert server.returncode != 0
     assert "Traceback" not in server.stderr
     assert f"startup failed: {bad}: not a readable checkpoint" in server.stderr

@@ -41,7 +41,7 @@ def base_url(
     checkpoint_path: Path, onnx_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     env = service_env(checkpoint_path, GENNET_API_KEY=KEY, GENNET_MAX_BATCH_SIZE="8")
-    args = ["-m", "uvicorn", "app.main:app", "--port", env["GENNET_PORT"]]
+    args = ["-m", "uvicorn", "--factory", "app.main:create_app", "--port", env["GENNET_PORT"]]
     with serving(args, env, tmp_path_factory.mktemp("v2") / "log"):
         yield f"127.0.0.1:{env['GENNET_PORT']}"
 

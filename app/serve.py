@@ -1,13 +1,23 @@
-"""``gennet serve``: run the inference service (``app``) under uvicorn."""
+"""The service's entry point: ``gennet serve``, and the uvicorn server it runs.
+
+The service owns it; the ``gennet`` command line offers it as a plug-in (the ``gennet.commands``
+entry point group in pyproject.toml), so the model side never imports the service. The module
+imports only the standard library and pydantic at import time: building the CLI's parser loads
+no web stack.
+"""
 
 import argparse
 import signal
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from gennet.errors import GenNetError
+
+if TYPE_CHECKING:
+    from app.runtime import RuntimeBuilder
+    from app.settings import Settings
 
 
 def add_parser(subparsers: Any) -> None:
@@ -50,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
         load_calibration(
             settings.calibration_path, runtime.meta.weights_sha256, runtime.meta.threshold
         )
-    from app.http.server import serve  # after the checks: importing app.main builds its module-level app
 
     # The server drains on SIGTERM/SIGINT, then re-raises the signal to the handler it found: make
     # that a clean exit (status 0) instead of death by signal or a KeyboardInterrupt traceback.
@@ -58,3 +67,34 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(stop_signal, _stopped)
     serve(settings, args.host or settings.host, args.port or settings.port, lambda _: runtime)
     return 0
+
+
+def serve(
+    settings: "Settings", host: str, port: int, runtime_builder: "RuntimeBuilder | None" = None
+) -> None:
+    """Serve until SIGTERM/SIGINT, then drain: refuse new work, answer the accepted, exit."""
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+    from uvicorn.main import STARTUP_FAILURE
+
+    from app.http.server import DrainingServer, gated_protocol
+    from app.main import create_app
+    from app.runtime import build_runtime
+
+    app = create_app(settings, runtime_builder=runtime_builder or build_runtime)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        # JSON logs: keep the handler create_app gave uvicorn's loggers instead of its plain one.
+        log_config=None if settings.log_json else LOGGING_CONFIG,
+        access_log=False,  # the app logs each request itself, with its request ID
+        server_header=False,
+        http=gated_protocol(app.state.service),
+        proxy_headers=False,  # the app reads no client address; a proxy's X-Forwarded-* is unused
+    )
+    server = DrainingServer(config, app.state.service)
+    server.run()
+    if not server.started:  # uvicorn logged why (one line: app.http.middleware)
+        raise SystemExit(STARTUP_FAILURE)
