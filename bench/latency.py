@@ -22,6 +22,7 @@ from gennet.checkpoint import load_checkpoint, read_meta
 from gennet.inference import OnnxPredictor, Predictor, TorchPredictor
 from gennet.preprocess import PreprocessSpec, preprocess_bytes
 
+RESULT = REPO / "bench" / "results" / "latency.json"  # the newest run; history in git
 TARGET_P50_MS = 3.0  # issue 2: single crop, bytes -> probability, ONNX Runtime, 2-core CPU
 WARMUP = 20
 
@@ -37,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-sizes", default="1,2,4,8,16,32")
     parser.add_argument("--min-time", type=float, default=2.0, help="seconds per throughput cell")
     parser.add_argument("--throughput-only", action="store_true", help="skip single-crop timing")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--json", type=Path, default=RESULT, help="where to write the figures")
     return parser.parse_args()
 
 
@@ -183,9 +184,8 @@ def main() -> None:
         args.onnx, int_list(args.threads), int_list(args.batch_sizes), crops, spec, args.min_time
     )
     print_throughput(results["throughput"])
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
