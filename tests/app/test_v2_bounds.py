@@ -6,12 +6,14 @@ import base64
 import json
 import struct
 import time
+import traceback
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+import simdjson
 from service_fakes import fake_meta
 
 from app.protocols.v2 import messages as oip
@@ -150,6 +152,17 @@ _WORST: dict[str, tuple[Callable[[], bytes], str]] = {
 def test_millions_of_tiny_values_are_refused_fast_and_small(case: str) -> None:
     body, message = _WORST[case]
     _refused_fast_and_small(body(), message)
+
+
+def test_a_refusal_holds_no_part_of_the_parsed_document() -> None:
+    """The error outlives the parse (it is logged, answered): its traceback's frames must not
+    keep the document's tape alive."""
+    with pytest.raises(oip.ProtocolError) as refused:
+        parse(fp32([[0.0] * 4] * 5))  # refused deep inside, with proxies in every frame
+    frames = [frame for frame, _ in traceback.walk_tb(refused.value.__traceback__)]
+    held = [value for frame in frames for value in frame.f_locals.values()]
+    assert not [v for v in held if isinstance(v, simdjson.Array | simdjson.Object)]
+    assert refused.value.__context__ is None
 
 
 def test_json_bytes_count_and_item_limit_are_checked_before_any_string_is_decoded() -> None:

@@ -75,9 +75,20 @@ def parse_infer_request(
     """Validate an inference request body (``header_length``: the binary extension's header;
     ``spec``: the served model's input size and normalisation, which FP32 inputs must match).
 
-    The request holds only Python and numpy values: the proxies into the parsed document stay
-    in this call, so the document goes when it returns.
+    The request holds only Python and numpy values, so the parsed document (a multiple of the
+    body) goes when this returns. A refusal is raised afresh for the same reason: the first
+    error's traceback holds the frames that hold the document, for as long as the error lives.
     """
+    try:
+        return _parse_request(body, header_length, spec, max_items)
+    except ProtocolError as exc:
+        refusal = str(exc)
+    raise ProtocolError(refusal)
+
+
+def _parse_request(
+    body: bytes, header_length: str | None, spec: PreprocessSpec, max_items: int
+) -> InferRequest:
     header, binary = _split(body, header_length)
     doc = read_document(header)
     params = _object(doc.get("parameters", {}), "request 'parameters'")
