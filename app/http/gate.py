@@ -58,7 +58,8 @@ class AdmissionGate:
             await self.app(scope, receive, send)
             return
         admission = self.admission
-        if admission.requests_full() or not admission.room_for_body(_declared_length(scope)):
+        declared = _declared_length(scope)
+        if admission.requests_full() or not admission.room_for_body(declared or 0):
             self._on_refusal()
             headers, body = preencoded(QUEUE_FULL, scope["path"])  # a fresh header list
             await send(
@@ -67,28 +68,42 @@ class AdmissionGate:
             await send({"type": "http.response.body", "body": body})
             return
         admission.requests += 1
-        held = 0
-
-        async def counted() -> Message:
-            """``receive``, counting the body bytes held against the service's budget."""
-            nonlocal held
-            message = await receive()
-            size = len(message.get("body", b""))
-            if size:
-                admission.take_body_bytes(size)
-                held += size
-            return message
-
+        held, counted = 0, None
+        if declared is not None and declared <= admission.capacity.body_bytes:
+            admission.take_body_bytes(declared)  # it fits: room_for_body said so
+            held = declared
+        else:  # chunked, or over the budget (then over the body limit, refused as it arrives)
+            receive = counted = _Counted(admission, receive)
         try:
-            await self.app(scope, counted, send)
+            await self.app(scope, receive, send)
         finally:
             admission.requests -= 1
-            admission.release_body_bytes(held)
+            admission.release_body_bytes(held + (counted.held if counted else 0))
 
 
-def _declared_length(scope: Scope) -> int:
-    """The body's Content-Length, 0 when not declared or not a number (then counted as read)."""
+class _Counted:
+    """A request's ``receive`` that counts the body bytes it holds against the budget as they
+    arrive (for a body without a Content-Length)."""
+
+    __slots__ = ("_admission", "_receive", "held")
+
+    def __init__(self, admission: Admission, receive: Receive) -> None:
+        self._admission = admission
+        self._receive = receive
+        self.held = 0
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        size = len(message.get("body", b""))
+        if size:
+            self._admission.take_body_bytes(size)
+            self.held += size
+        return message
+
+
+def _declared_length(scope: Scope) -> int | None:
+    """The body's Content-Length; None when not declared or not a number."""
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return int(value) if value.isdigit() else 0
-    return 0
+            return int(value) if value.isdigit() else None
+    return None

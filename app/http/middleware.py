@@ -9,7 +9,6 @@ import re
 import time
 from urllib.parse import quote
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import StartupError
@@ -24,6 +23,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # On every answer, the ones the HTTP protocol writes itself included (app.http.server): a browser
 # must not run an answer as a type other than the one declared (an upload echoed back as HTML).
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+_RAW_SECURITY_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_RAW_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # anything else is replaced, never logged
 # New IDs: a random per-process prefix and a counter, unique without a uuid4 per request.
 _ID_PREFIX = os.urandom(8).hex()
@@ -79,9 +80,12 @@ class RequestContextMiddleware:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status, response_started = message["status"], True
-                headers = MutableHeaders(scope=message)
-                headers[REQUEST_ID_HEADER] = rid
-                headers.update(SECURITY_HEADERS)
+                # Appended as raw pairs: no answer of the app sets these itself, and a
+                # MutableHeaders update would scan the list once per header.
+                headers = list(message.get("headers", ()))
+                headers.append((_RAW_REQUEST_ID, rid.encode("latin-1")))
+                headers += _RAW_SECURITY_HEADERS
+                message["headers"] = headers
             await send(message)
 
         self.metrics.in_flight.inc()

@@ -52,7 +52,7 @@ def bytes_tensor(*elements: bytes) -> bytes:
 def test_json_bytes_input_is_base64_and_defaults_are_all_outputs_as_json() -> None:
     request = parse({**encoded(b"crop-a", b"crop-b"), "id": "r1"})
     assert request.images == [b"crop-a", b"crop-b"] and request.arrays is None
-    assert request.id == "r1" and request.tta is False and request.camera is None
+    assert request.id == "r1" and request.tta is None and request.camera is None
     assert request.outputs == (
         oip.RequestedOutput(oip.PROB_MALE, False),
         oip.RequestedOutput(oip.LABEL, False),
@@ -318,7 +318,9 @@ def test_model_name_and_version_must_be_the_served_ones() -> None:
 
 
 def _answer(request: oip.InferRequest) -> triton.InferResult:
-    body, header = oip.encode_infer_response(META, request, [0.75, 0.25], ["male", "female"], 0.5)
+    body, header = oip.encode_infer_response(
+        META, request, [0.75, 0.25], ["male", "female"], 0.5, tta=False
+    )
     return triton.InferenceServerClient.parse_response_body(body, header_length=header)
 
 
@@ -342,7 +344,9 @@ def test_responses_read_back_with_tritonclient(binary: bool) -> None:
 def test_mixed_binary_and_json_outputs_in_request_order() -> None:
     outputs = [{"name": oip.LABEL, "parameters": {"binary_data": True}}, {"name": oip.PROB_MALE}]
     request = parse({**encoded(b"a", b"b"), "outputs": outputs})
-    body, header = oip.encode_infer_response(META, request, [0.75, 0.25], ["male", "female"], 0.5)
+    body, header = oip.encode_infer_response(
+        META, request, [0.75, 0.25], ["male", "female"], 0.5, tta=False
+    )
     assert header is not None
     doc = json.loads(body[:header])
     assert [o["name"] for o in doc["outputs"]] == [oip.LABEL, oip.PROB_MALE]
@@ -352,7 +356,9 @@ def test_mixed_binary_and_json_outputs_in_request_order() -> None:
 
 
 def test_json_only_response_has_no_binary_header() -> None:
-    body, header = oip.encode_infer_response(META, parse(encoded(b"a")), [0.5], ["male"], 0.5)
+    body, header = oip.encode_infer_response(
+        META, parse(encoded(b"a")), [0.5], ["male"], 0.5, tta=False
+    )
     assert header is None and json.loads(body)["outputs"][1]["data"] == ["male"]
 
 

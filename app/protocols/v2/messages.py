@@ -48,7 +48,7 @@ class InferRequest:
     id: str | None
     images: list[bytes] | None
     arrays: np.ndarray | None
-    tta: bool
+    tta: bool | None  # None: not said (the service's default applies)
     camera: str | None
     outputs: tuple[RequestedOutput, ...]
 
@@ -120,7 +120,7 @@ def _parse_request(
         id=request_id,
         images=images,
         arrays=arrays,
-        tta=_flag(params, "tta", "request parameter"),
+        tta=None if params.get("tta") is None else _flag(params, "tta", "request parameter"),
         camera=_camera(params.get("camera")),
         outputs=_outputs(
             doc.get("outputs"), _flag(params, "binary_data_output", "request parameter")
@@ -250,6 +250,7 @@ def encode_infer_response(
     probs: list[float],
     labels: list[str],
     threshold: float,
+    tta: bool,
 ) -> tuple[bytes, int | None]:
     """The response body, and the JSON header's length when any output is binary (else None).
 
@@ -277,7 +278,7 @@ def encode_infer_response(
     doc: dict[str, Any] = {"model_name": meta.name, "model_version": meta.version}
     if request.id is not None:
         doc["id"] = request.id
-    doc["parameters"] = {"threshold": threshold, "camera": request.camera, "tta": request.tta}
+    doc["parameters"] = {"threshold": threshold, "camera": request.camera, "tta": tta}
     doc["outputs"] = outputs
     header = json.dumps(doc, separators=(",", ":")).encode()
     if not chunks:

@@ -256,14 +256,7 @@ class Infer:
         spec = service.runtime.meta.preprocess_spec
 
         def parse() -> oip.InferRequest:
-            try:
-                return oip.parse_infer_request(body, header_length, spec, settings.max_batch_items)
-            except oip.ProtocolError as exc:
-                refusal = str(exc)
-            # Raised afresh, outside the handler: the parse's error and its traceback (whose
-            # frames hold the parsed document, a multiple of the body) are freed now, not at
-            # the next garbage collection.
-            raise oip.ProtocolError(refusal)
+            return oip.parse_infer_request(body, header_length, spec, settings.max_batch_items)
 
         if len(body) < _PARSE_IN_THREAD_BYTES:
             message = parse()
