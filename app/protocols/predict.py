@@ -99,24 +99,28 @@ def _answer(
     return Response(to_json(body), media_type="application/json")
 
 
-def options(service: Service, tta: bool | None, camera: str | None) -> Options:
-    """The request's options; ``tta`` not said: the service's default."""
-    return Options(service.settings.tta if tta is None else tta, camera)
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """What both routes take in their query."""
+
+    tta: bool | None  # None: not said, the service's default (GENNET_TTA) applies
+    camera: str | None
+
+    def options(self, service: Service) -> Options:
+        return Options(service.settings.tta if self.tta is None else self.tta, self.camera)
 
 
 @dataclass(frozen=True, slots=True)
-class OneCrop:
+class OneCrop(_Query):
     """``POST /predict``: its crop's decision, or its error as the answer's."""
 
-    tta: bool | None
-    camera: str | None
     fail_fast = True
 
     async def parse(
         self, service: Service, scope: Scope, receive: Receive, deadline: float
     ) -> Parsed[None]:
         data = await read_image(scope, receive, service.settings.max_upload_bytes, deadline)
-        return Parsed((data,), options(service, self.tta, self.camera), None)
+        return Parsed((data,), self.options(service), None)
 
     def render(
         self, service: Service, parsed: Parsed[None], outcomes: list[Outcome], arrived: float
@@ -141,11 +145,9 @@ async def predict(
 
 
 @dataclass(frozen=True, slots=True)
-class ManyCrops:
+class ManyCrops(_Query):
     """``POST /predict/batch``: every crop's decision or error, in order."""
 
-    tta: bool | None
-    camera: str | None
     fail_fast = False
 
     async def parse(
@@ -153,7 +155,7 @@ class ManyCrops:
     ) -> Parsed[None]:
         s = service.settings
         images = await read_images(scope, receive, s.max_upload_bytes, s.max_batch_items, deadline)
-        return Parsed(images, options(service, self.tta, self.camera), None)
+        return Parsed(images, self.options(service), None)
 
     def render(
         self, service: Service, parsed: Parsed[None], outcomes: list[Outcome], arrived: float
