@@ -96,6 +96,15 @@ def decode(paths: Sequence[Path], spec: PreprocessSpec) -> np.ndarray:
     return np.stack(images)
 
 
+def calibration_batches(
+    data: Path, calibration: CalibrationSet, spec: PreprocessSpec
+) -> Iterator[np.ndarray]:
+    """The calibration crops, decoded and normalised as served, in batches of 32."""
+    crops = decode([data / path for path in calibration.paths], spec)
+    for start in range(0, len(crops), CALIBRATION_BATCH):
+        yield normalise(crops[start : start + CALIBRATION_BATCH], spec)
+
+
 def quantize_graph(fp32: Path, out: Path, batches: Iterator[np.ndarray]) -> None:
     """Write the INT8 (QDQ) graph of ``fp32`` to ``out``, calibrated on normalised ``batches``."""
     from onnxruntime.quantization import (
@@ -219,11 +228,7 @@ def export_int8(
     samples = read_manifest(data, check_files=False)
     calibration = calibration_set(samples, data, count, seed)
     spec = meta.preprocess_spec
-    crops = decode([data / path for path in calibration.paths], spec)
-    batches = (
-        normalise(crops[i : i + CALIBRATION_BATCH], spec)
-        for i in range(0, len(crops), CALIBRATION_BATCH)
-    )
+    batches = calibration_batches(data, calibration, spec)
     val = strided(select(samples, GATE_SPLIT), gate_crops)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
