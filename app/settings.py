@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     precision: str = Field(
         default=DEFAULT_PRECISION,
         description="The numerics served, among those the runtime declares (fp32; int8: the "
-        "graph `gennet export --precision int8` writes beside the checkpoint, onnx or openvino "
+        "graph `gennet export --precision int8` writes beside the checkpoint, onnx "
         "runtime, CPU).",
     )
     max_batch_size: int = Field(

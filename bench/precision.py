@@ -7,7 +7,8 @@ Runtime. Each predictor is loaded as the service loads it (``gennet.runtimes``, 
 The cells are short and interleaved: every round runs each variant once, in an order rotated from
 round to round, so the machine's drift hits every variant alike; a round's time of a variant over
 that round's time of the baseline (ONNX Runtime FP32) is a paired ratio, and each figure is the
-median over the rounds.
+median over the rounds. (``reports/precision.json``'s OpenVINO figures: this script at 35eabdf,
+when OpenVINO was a backend.)
 
 Accuracy: PETA val and test, each (runtime, precision), without and with flip TTA
 (``gennet.inference``'s flip layout, as ``gennet evaluate --tta``), at the checkpoint's threshold;
@@ -22,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from gennet.data.cache import decode_samples
 from gennet.data.manifest import read_manifest, select
 from gennet.evaluate.report import evaluation_report
 from gennet.inference import OnnxPredictor, Predictor, predict_images
-from gennet.preprocess import preprocess_bytes
+from gennet.preprocess import PreprocessSpec, preprocess_bytes
 from gennet.runtimes import ModelFiles, get_backend
 from gennet.runtimes.onnx_graphs import default_graph, graph_meta
 
@@ -48,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", type=Path, default=REPO / "model_store" / "gennet.pt")
     parser.add_argument("--data", type=Path, default=PETA_ROOT, help="PETA folder")
-    parser.add_argument("--runtimes", default="onnx,openvino", help="graph runtimes to time")
+    parser.add_argument("--runtimes", default="onnx", help="graph runtimes to time")
     parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds")
     parser.add_argument("--cell-s", type=float, default=0.3, help="seconds per cell")
     parser.add_argument("--crops", type=int, default=200, help="test crops of the end-to-end cells")
@@ -98,6 +99,18 @@ def interleaved(steps: dict[str, Callable[[int], int]], rounds: int, seconds: fl
     }
 
 
+def model_step(predictor: Predictor, x: np.ndarray) -> Callable[[int], int]:
+    """One call on the fixed batch ``x``."""
+    return lambda _call: len(predictor(x))
+
+
+def bytes_step(
+    predictor: Predictor, crops: list[bytes], spec: PreprocessSpec
+) -> Callable[[int], int]:
+    """Decode, preprocess and score the call's crop alone (batch 1), cycling through ``crops``."""
+    return lambda call: len(predictor(preprocess_bytes(crops[call % len(crops)], spec)[None]))
+
+
 def model_only(args: argparse.Namespace, crops: list[bytes]) -> dict:
     """Per batch size, every (runtime, precision) pair; the baseline first."""
     pairs = [(r, p) for r in args.runtimes.split(",") for p in PRECISIONS]
@@ -107,9 +120,7 @@ def model_only(args: argparse.Namespace, crops: list[bytes]) -> dict:
     results = {}
     for batch in (1, 8):
         x = np.stack([preprocess_bytes(c, spec) for c in crops[:batch]])
-        steps = {
-            name: (lambda _call, p=pred, x=x: len(p(x))) for name, (pred, _) in predictors.items()
-        }
+        steps = {name: model_step(predictor, x) for name, (predictor, _) in predictors.items()}
         results[f"batch {batch}"] = interleaved(steps, args.rounds, args.cell_s)
     return results
 
@@ -119,11 +130,7 @@ def end_to_end(args: argparse.Namespace, crops: list[bytes]) -> dict:
     steps = {}
     for precision in PRECISIONS:
         predictor, meta = load(args.checkpoint, "onnx", precision, threads=1)
-
-        def step(call: int, p: Predictor = predictor, spec=meta.preprocess_spec) -> int:
-            return len(p(preprocess_bytes(crops[call % len(crops)], spec)[None]))
-
-        steps[f"onnx {precision}"] = step
+        steps[f"onnx {precision}"] = bytes_step(predictor, crops, meta.preprocess_spec)
     return interleaved(steps, args.rounds, args.cell_s)
 
 
@@ -195,6 +202,13 @@ def print_accuracy(title: str, results: dict) -> None:
     print(f"\n{title} (macro-F1 / ROC AUC)\n" + markdown_table(["variant", *columns], rows))
 
 
+def installed_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
 def environment(args: argparse.Namespace) -> dict:
     """Where and with what the figures were taken, and the graphs' sizes."""
     cpuinfo = Path("/proc/cpuinfo")
@@ -203,9 +217,7 @@ def environment(args: argparse.Namespace) -> dict:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpu": f"{names[0].partition(':')[2].strip() if names else platform.machine()}, "
         f"{os.cpu_count()} logical cores",
-        "versions": {
-            name: version(name) for name in ("onnxruntime", "openvino", "numpy", "pillow")
-        },
+        "versions": {name: installed_version(name) for name in ("onnxruntime", "numpy", "pillow")},
         "checkpoint": str(args.checkpoint.resolve().relative_to(REPO.resolve())),
         "graph_mb": {
             precision: default_graph(args.checkpoint, precision).stat().st_size / 1e6

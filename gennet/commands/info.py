@@ -75,7 +75,7 @@ def quantised_from(props: dict[str, str]) -> str:
 
 
 def served_graph(checkpoint: Path, weights_sha256: str, precision: str) -> dict[str, Any]:
-    """The graph a graph runtime (onnx, openvino) would serve at ``precision``, as it chooses it."""
+    """The graph the onnx runtime would serve at ``precision``, as it chooses it."""
     graph = default_graph(checkpoint, precision)
     problem = graph_problem(graph, weights_sha256, precision)
     if problem is None:

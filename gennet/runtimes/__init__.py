@@ -4,7 +4,8 @@ A backend says which devices it runs on and which precisions it serves, and turn
 into a predictor plus the metadata it serves with (``base.Backend``). Backends are imported only
 when chosen, and import their engine only when loading, so serving with ONNX Runtime never imports
 torch. Adding a runtime (OpenVINO, TensorRT) is one module with a ``BACKEND`` object and one line
-in ``BACKENDS``: the CLI's choices and the service's checks are derived from them.
+in ``BACKENDS``: the CLI's choices and the service's checks are derived from them. (An OpenVINO
+backend was that one file, measured and dropped: model_store/MODEL_CARD.md, "Precision".)
 """
 
 import importlib
@@ -25,7 +26,6 @@ from gennet.runtimes.base import (
 BACKENDS: dict[str, str] = {
     "onnx": "gennet.runtimes.onnxrt",
     "torch": "gennet.runtimes.pytorch",
-    "openvino": "gennet.runtimes.openvinort",
 }
 # What "auto" picks: devices in order of preference, and the runtime for each device.
 DEVICE_PREFERENCE = ("cuda", "cpu")

@@ -16,7 +16,7 @@ from gennet.checkpoint import CheckpointMeta, read_meta
 from gennet.data.manifest import Sample, read_manifest
 from gennet.errors import GenNetError
 from gennet.inference import OnnxPredictor
-from gennet.runtimes import BACKENDS, ModelFiles, get_backend, installed
+from gennet.runtimes import BACKENDS, ModelFiles, get_backend
 from gennet.runtimes.onnx_graphs import (
     CALIBRATION_KEY,
     GATE_KEY,
@@ -125,10 +125,10 @@ def test_int8_graph_serves_in_every_runtime_that_declares_it(
     int8_graph: tuple[Path, quantize.Gate],
     crops: list[bytes],
 ) -> None:
-    """Served by every runtime that declares INT8 (onnx, openvino), each close to the FP32 graph.
+    """Served by every runtime that declares INT8 (today: onnx), close to the FP32 graph.
 
-    The runtimes quantise activations differently (each within about 0.08 of FP32 on this
-    random-weight model, whose probabilities span only 0.4-0.7), so each is compared with FP32.
+    Within about 0.08 of FP32 on this random-weight model, whose probabilities span only 0.4-0.7
+    (OpenVINO's INT8 kernels, when it was a backend, differed from ONNX Runtime's by as much).
     """
     from gennet.preprocess import preprocess_bytes
 
@@ -140,8 +140,6 @@ def test_int8_graph_serves_in_every_runtime_that_declares_it(
     served = [name for name in BACKENDS if "int8" in get_backend(name).precisions]
     assert "onnx" in served
     for name in served:
-        if name == "openvino" and not installed("openvino"):
-            continue
         probs = get_backend(name).load(files, "cpu", 1).predictor(batch)
         assert 0 < np.abs(probs - fp32).max() < 0.15, name  # quantised, yet the same model
         assert np.corrcoef(probs, fp32)[0, 1] > 0.6, name
