@@ -63,7 +63,9 @@ def test_uvicorn_start_up_with_wrong_architecture_fails_in_one_line(
 ) -> None:
     path = bad_checkpoint("wrong-architecture", checkpoint_path, tmp_path)
     env = service_env(path)
-    server = run(["-m", "uvicorn", "--factory", "app.main:create_app", "--port", env["GENNET_PORT"]], env)
+    server = run(
+        ["-m", "uvicorn", "--factory", "app.main:create_app", "--port", env["GENNET_PORT"]], env
+    )
     assert server.returncode != 0
     assert f"startup failed: {path}: weights do not fit" in server.stderr
     assert "Traceback" not in server.stderr

@@ -259,7 +259,9 @@ def test_corrupt_checkpoint_exits_non_zero_with_one_line(tmp_path: Path) -> None
     lines = cli.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"gennet serve: error: {bad}: not a readable checkpoint")
-    server = run(["-m", "uvicorn", "--factory", "app.main:create_app", "--port", env["GENNET_PORT"]], env)
+    server = run(
+        ["-m", "uvicorn", "--factory", "app.main:create_app", "--port", env["GENNET_PORT"]], env
+    )
     assert server.returncode != 0
     assert "Traceback" not in server.stderr
     assert f"startup failed: {bad}: not a readable checkpoint" in server.stderr
