@@ -18,7 +18,7 @@ from gennet.data.manifest import Sample, read_manifest, select
 from gennet.evaluate.report import evaluation_report
 from gennet.evaluate.text_report import format_report
 from gennet.inference import Predictor, predict_images
-from gennet.runtimes import DEFAULT_PRECISION, ModelFiles, get_backend
+from gennet.runtimes import ModelFiles, get_backend
 
 
 def add_parser(subparsers: Any) -> None:
@@ -47,16 +47,15 @@ class Scoring(NamedTuple):
 
 
 def load_predictor(
-    checkpoint: Path | None, runtime: str = "torch", precision: str = DEFAULT_PRECISION
+    checkpoint: Path | None, runtime: str = "torch"
 ) -> tuple[Path, CheckpointMeta, Predictor]:
     """The checkpoint (default: GENNET_MODEL_PATH or model_store) as a CPU predictor.
 
     Loaded by the runtime as the service loads it (:mod:`gennet.runtimes`): ``torch`` runs the
-    checkpoint itself, ``onnx`` its graph of ``precision`` (a stale FP32 graph re-exported).
+    checkpoint itself, ``onnx`` its FP32 graph (re-exported when stale), without torch.
     """
     checkpoint = checkpoint or default_checkpoint_path()
-    files = ModelFiles(checkpoint, precision=precision)
-    loaded = get_backend(runtime).load(files, "cpu", threads=0)
+    loaded = get_backend(runtime).load(ModelFiles(checkpoint), "cpu", threads=0)
     return checkpoint, loaded.meta, loaded.predictor
 
 
