@@ -15,7 +15,15 @@ import numpy as np
 
 from app.settings import Settings
 from gennet.checkpoint import CheckpointMeta
-from gennet.runtimes import DEFAULT_PRECISION, ModelFiles, Predictor, get_backend, resolve
+from gennet.runtimes import (
+    AUTO_PRECISION,
+    DEFAULT_PRECISION,
+    ModelFiles,
+    Predictor,
+    choose_precision,
+    get_backend,
+    resolve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +50,26 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def model_files(settings: Settings) -> ModelFiles:
-    return ModelFiles(
-        settings.model_path, settings.onnx_path, settings.onnx_cache_dir, settings.precision
-    )
+def model_files(settings: Settings, precision: str) -> ModelFiles:
+    return ModelFiles(settings.model_path, settings.onnx_path, settings.onnx_cache_dir, precision)
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """Load the model once with the runtime and device the settings ask for.
+    """Load the model once with the runtime, device and precision the settings ask for
+    (``auto`` precision: ``gennet.runtimes.choose_precision``).
 
     Raises a ``GenNetError`` (one line) for a bad model file or an impossible runtime choice.
     """
-    kind, device = resolve(settings.runtime, settings.device, settings.precision)
+    asked = settings.precision
+    first = DEFAULT_PRECISION if asked == AUTO_PRECISION else asked
+    kind, device = resolve(settings.runtime, settings.device, first)
+    precision = choose_precision(asked, kind, model_files(settings, first))
     threads = settings.threads or usable_cpus()
-    loaded = get_backend(kind).load(model_files(settings), device, threads)
+    loaded = get_backend(kind).load(model_files(settings, precision), device, threads)
     meta = loaded.meta
     what = f"{meta.name} {meta.version} ({meta.arch})"
-    log.info("serving %s with %s on %s in %s", what, kind, device, settings.precision)
-    return Runtime(loaded.predictor, meta, kind, device, threads, settings.precision)
+    log.info("serving %s with %s on %s in %s", what, kind, device, precision)
+    return Runtime(loaded.predictor, meta, kind, device, threads, precision)
 
 
 def warm_up(predictor: Predictor, input_size: tuple[int, int], max_rows: int) -> None:

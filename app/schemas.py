@@ -85,6 +85,8 @@ class Health(BaseModel):
     model: ModelRef | None = Field(description="The served model; null until loaded.")
     device: str | None = Field(description="cpu or cuda; null until loaded.")
     runtime: str | None = Field(description="onnx or torch; null until loaded.")
+    precision: str | None = Field(description="fp32 or int8 (GENNET_PRECISION); null until loaded.")
+    tta: bool = Field(description="Whether requests that do not say get flip TTA (GENNET_TTA).")
     queue_depth: int = Field(description="Requests waiting for the model.")
     uptime_s: float = Field(description="Seconds since the process built the app.")
 
@@ -127,4 +129,9 @@ class ModelCard(BaseModel):
     weights_sha256: str = Field(description="Digest of the weights (identifies the release).")
     calibration: CalibrationSummary | None = Field(
         None, description="Per-camera thresholds in use (GENNET_CALIBRATION_PATH); null: none."
+    )
+    serving: dict[str, Any] = Field(
+        default_factory=dict,
+        description="How it is served: runtime, device, precision (fp32, int8) and whether "
+        "requests that do not say get flip TTA.",
     )

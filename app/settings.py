@@ -7,9 +7,10 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gennet.checkpoint import DEFAULT_CHECKPOINT
+from gennet.inference import DEFAULT_TTA
 from gennet.runtimes import (
+    AUTO_PRECISION,
     BACKENDS,
-    DEFAULT_PRECISION,
     DEVICE_PREFERENCE,
     RuntimeUnavailableError,
     check_precision,
@@ -56,10 +57,11 @@ class Settings(BaseSettings):
         "auto: onnx (ONNX Runtime) on the CPU, torch on CUDA.",
     )
     precision: str = Field(
-        default=DEFAULT_PRECISION,
+        default=AUTO_PRECISION,
         description="The numerics served, among those the runtime declares (fp32; int8: the "
         "graph `gennet export --precision int8` writes beside the checkpoint, onnx "
-        "runtime, CPU).",
+        "runtime, CPU); auto: int8 where the runtime serves it and the checkpoint's INT8 graph "
+        "is there and fresh, else fp32.",
     )
     max_batch_size: int = Field(
         default=16, ge=1, le=512, description="Most requests per model call; 1 turns batching off."
@@ -122,7 +124,7 @@ class Settings(BaseSettings):
         "wait for later batches instead of delaying every crop batched with them.",
     )
     tta: bool = Field(
-        default=False,
+        default=DEFAULT_TTA,
         description="Flip test-time augmentation for requests that do not say: the crop and its "
         "mirror are predicted in the same batch and their probabilities averaged.",
     )

@@ -69,6 +69,7 @@ def main() -> None:
     items = payloads(load_crops(args.data, args.crops, split="all"), form=True)
     chosen = configs(args.config)
     base_env = target.server_env(args) | {"GENNET_LOG_LEVEL": "WARNING"}
+    base_env.pop("GENNET_ONNX_PATH")  # each service serves the checkpoint's graph of its precision
     started = {
         name: target.start(SERVICE_APP, base_env | env, args) for name, env in chosen.items()
     }

@@ -14,7 +14,13 @@ from gennet.runtimes.base import Predictor
 from gennet.runtimes.onnxrt import OnnxPredictor
 from gennet.runtimes.pytorch import TorchPredictor
 
+# Served answers average each crop with its mirror unless a request says otherwise: the service's
+# default (GENNET_TTA), here so that `gennet info` states it too. It costs a second pass, which the
+# INT8 graph pays for (model_store/MODEL_CARD.md, "Precision").
+DEFAULT_TTA = True
+
 __all__ = [
+    "DEFAULT_TTA",
     "OnnxPredictor",
     "Predictor",
     "TorchPredictor",

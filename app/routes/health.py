@@ -36,6 +36,8 @@ async def health(service: ServiceDep) -> Health:
         model=service.model_ref if loaded else None,
         device=runtime.device if runtime else None,
         runtime=runtime.kind if runtime else None,
+        precision=runtime.precision if runtime else None,
+        tta=service.settings.tta,
         queue_depth=service.queue_depth,
         uptime_s=round(time.monotonic() - service.created, 3),
     )

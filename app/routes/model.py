@@ -29,6 +29,13 @@ async def model(service: ServiceDep) -> ModelCard:
     card = meta.model_dump(exclude={"format_version"})
     card["data"] = _without_paths(meta.data)
     card["recipe"] = _without_paths(meta.recipe)
+    runtime = service.runtime
+    card["serving"] = {
+        "runtime": runtime.kind,
+        "device": runtime.device,
+        "precision": runtime.precision,
+        "tta": service.settings.tta,
+    }
     if (calibration := service.calibration) is not None:
         card["calibration"] = CalibrationSummary(
             by=calibration.by,

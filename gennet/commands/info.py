@@ -8,9 +8,13 @@ from typing import Any
 
 from gennet.checkpoint import CheckpointMeta, default_checkpoint_path, load_checkpoint, peek_meta
 from gennet.commands.common import to_json
+from gennet.inference import DEFAULT_TTA
 from gennet.preprocess import DEFAULT_INPUT_SIZE
 from gennet.runtimes import (
+    AUTO_PRECISION,
     DEFAULT_PRECISION,
+    ModelFiles,
+    choose_precision,
     default_precision,
     get_backend,
     installed,
@@ -39,9 +43,10 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=known_precisions(),
+        choices=(AUTO_PRECISION, *known_precisions()),
         default=default_precision(),
-        help="the precision whose graph to show as served (default: GENNET_PRECISION or fp32)",
+        help="the precision whose graph to show as served (default: GENNET_PRECISION or auto: "
+        "int8 when its graph is there and fresh, else fp32, as the service chooses)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--models", action="store_true", help="list the registered architectures")
@@ -202,6 +207,7 @@ def _graph_lines(info: dict[str, Any]) -> list[str]:
     return [
         *(f"{'graphs' if i == 0 else '':<13}{line}" for i, line in enumerate(graphs)),
         f"served       {served['precision']} (GENNET_PRECISION): {where}{note}",
+        f"tta          {'flip' if DEFAULT_TTA else 'none'} by default (GENNET_TTA; ?tta= per request)",
     ]
 
 
@@ -223,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
         rows = zoo_info()
         print(to_json(rows) if args.json else format_zoo(rows))
         return 0
-    info = checkpoint_info(args.path or default_checkpoint_path(), args.precision)
+    path = args.path or default_checkpoint_path()
+    precision = choose_precision(args.precision, "onnx", ModelFiles(path))
+    info = checkpoint_info(path, precision)
     print(to_json(info) if args.json else format_checkpoint(info))
     return 0

@@ -34,6 +34,7 @@ DEFAULT_RUNTIME = {"cpu": "onnx", "cuda": "torch"}
 _GPU_NODES = ("/dev/nvidiactl", "/dev/dxg")
 
 __all__ = [
+    "AUTO_PRECISION",
     "BACKENDS",
     "DEFAULT_PRECISION",
     "DEVICE_PREFERENCE",
@@ -43,6 +44,7 @@ __all__ = [
     "Predictor",
     "RuntimeUnavailableError",
     "check_precision",
+    "choose_precision",
     "default_precision",
     "get_backend",
     "installed",
@@ -68,13 +70,43 @@ def known_precisions() -> tuple[str, ...]:
     return (DEFAULT_PRECISION, *sorted(served - {DEFAULT_PRECISION}))
 
 
+AUTO_PRECISION = "auto"
+INT8 = "int8"
+
+
 def default_precision() -> str:
-    """``GENNET_PRECISION`` when set (the service's setting), else FP32: the CLI's default."""
-    return os.environ.get("GENNET_PRECISION") or DEFAULT_PRECISION
+    """``GENNET_PRECISION`` when set (the service's setting), else ``auto``: the CLI's default."""
+    return os.environ.get("GENNET_PRECISION") or AUTO_PRECISION
+
+
+def choose_precision(requested: str, runtime: str, files: ModelFiles) -> str:
+    """The precision to serve: as asked; for ``auto``, INT8 where ``runtime`` serves it and the
+    model comes with its INT8 graph, fresh (``gennet export --precision int8``), else FP32. A graph
+    served alone is served at its own precision."""
+    if requested != AUTO_PRECISION:
+        return requested
+    if INT8 not in get_backend(runtime).precisions:
+        return DEFAULT_PRECISION
+    from gennet.checkpoint import peek_meta
+    from gennet.runtimes.onnx_graphs import (
+        default_graph,
+        graph_precision,
+        graph_problem,
+        read_props,
+    )
+
+    if files.is_graph:
+        return graph_precision(read_props(files.model))
+    graph = files.onnx or default_graph(files.model, INT8)
+    fresh = graph_problem(graph, peek_meta(files.model).weights_sha256, INT8) is None
+    return INT8 if fresh else DEFAULT_PRECISION
 
 
 def check_precision(precision: str, runtime: str = "auto") -> None:
-    """Fail in one line unless ``precision`` is known and served by ``runtime`` (``auto``: any)."""
+    """Fail in one line unless ``precision`` is known and served by ``runtime`` (``auto``: any);
+    ``auto`` precision is chosen later, by :func:`choose_precision`."""
+    if precision == AUTO_PRECISION:
+        return
     known = known_precisions()
     if precision not in known:
         raise RuntimeUnavailableError(

@@ -75,7 +75,13 @@ def fake_builder(
 
 
 def fake_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"max_batch_size": 4, "decode_workers": 2, "log_level": "WARNING"}
+    # TTA off unless a test asks: the fakes' call counts and answers assume one row per crop.
+    values: dict[str, Any] = {
+        "max_batch_size": 4,
+        "decode_workers": 2,
+        "log_level": "WARNING",
+        "tta": False,
+    }
     return Settings(**{**values, **overrides})
 
 

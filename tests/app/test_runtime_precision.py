@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from app.runtime import build_runtime
 from app.settings import Settings
 from gennet.errors import CheckpointError
-from gennet.runtimes.onnx_graphs import PRECISION_KEY
+from gennet.runtimes.onnx_graphs import PRECISION_KEY, SHA_KEY
 
 
 @pytest.fixture
@@ -53,4 +53,15 @@ def test_the_runtime_serves_and_reports_the_precision_asked_for(checkpoint: Path
     onnx.save(graph, str(checkpoint.with_suffix(".int8.onnx")))
     runtime = build_runtime(settings(checkpoint, precision="int8", runtime="onnx"))
     assert (runtime.kind, runtime.device, runtime.precision) == ("onnx", "cpu", "int8")
-    assert build_runtime(settings(checkpoint, runtime="onnx")).precision == "fp32"
+    assert build_runtime(settings(checkpoint, precision="fp32", runtime="onnx")).precision == "fp32"
+    # auto (the default): the INT8 graph, fresh beside the checkpoint, is served
+    assert build_runtime(settings(checkpoint, runtime="onnx")).precision == "int8"
+
+
+def test_auto_precision_serves_fp32_without_a_fresh_int8_graph(checkpoint: Path) -> None:
+    assert build_runtime(settings(checkpoint, runtime="onnx")).precision == "fp32"  # none beside
+    stale = onnx.load(str(checkpoint.with_suffix(".onnx")))
+    props = {p.key: p.value for p in stale.metadata_props}
+    onnx.helper.set_model_props(stale, props | {PRECISION_KEY: "int8", SHA_KEY: "0" * 64})
+    onnx.save(stale, str(checkpoint.with_suffix(".int8.onnx")))
+    assert build_runtime(settings(checkpoint, runtime="onnx")).precision == "fp32"  # stale

@@ -67,7 +67,8 @@ def test_uvicorn_start_up_with_wrong_architecture_fails_in_one_line(
         ["-m", "uvicorn", "--factory", "app.main:create_app", "--port", env["GENNET_PORT"]], env
     )
     assert server.returncode != 0
-    assert f"startup failed: {path}: weights do not fit" in server.stderr
+    failed = [line for line in server.stderr.splitlines() if "startup failed:" in line]
+    assert len(failed) == 1 and f"{path}: weights do not fit" in failed[0]
     assert "Traceback" not in server.stderr
 
 

@@ -52,12 +52,12 @@ def client(base_url: str) -> Iterator[triton.InferenceServerClient]:
         yield c
 
 
-def predict(base_url: str, crops: list[bytes], tta: bool = False) -> np.ndarray:
-    """P(male) of each crop from POST /predict."""
+def predict(base_url: str, crops: list[bytes], tta: bool | None = None) -> np.ndarray:
+    """P(male) of each crop from POST /predict (``tta`` None: the service's default, as v2's)."""
+    query = "" if tta is None else f"?tta={str(tta).lower()}"
     with httpx.Client(base_url=f"http://{base_url}", headers=auth(), timeout=60) as http:
         answers = [
-            http.post(f"/predict?tta={str(tta).lower()}", files={"file": ("c.jpg", c)}).json()
-            for c in crops
+            http.post(f"/predict{query}", files={"file": ("c.jpg", c)}).json() for c in crops
         ]
     return np.asarray([a["probabilities"]["male"] for a in answers], dtype=np.float32)
 
