@@ -4,7 +4,8 @@ A regression check for changes to the hot path: check the other commit out besid
 (``git worktree add /tmp/old <commit>``), then run this script from the repository root. All three
 servers start once, pinned to the server core with one model thread (the other commit's under
 ``uvicorn --app-dir``, with its own ``model_store``), and are driven alternately at 1, 8 and 64
-closed-loop clients, in reverse order every other round; each figure is the median over rounds.
+closed-loop clients, in reverse order every other round; each figure is the median over rounds, and
+req/s is also given as the median of the per-round ratios to the other commit's service.
 """
 
 import argparse
@@ -14,6 +15,7 @@ from pathlib import Path
 import service
 import target
 from aio import run
+from configs import ratios
 from crops import load_crops, payloads
 from loadgen import Payload, closed_loop
 from serve import PLAIN_APP, alternate, median_cell
@@ -61,7 +63,11 @@ def compare(args: argparse.Namespace, items: list[Payload]) -> dict[str, dict[in
     finally:
         for server, _ in started.values():
             service.stop(server)
-    return {name: {c: median_cell(v) for c, v in cells.items()} for name, cells in samples.items()}
+    speed = ratios(samples, f"service at {args.old_tree.name}", "req_per_s")
+    return {
+        name: {c: median_cell(v) | {"ratio": speed[name][c]} for c, v in cells.items()}
+        for name, cells in samples.items()
+    }
 
 
 def main() -> None:
@@ -69,13 +75,26 @@ def main() -> None:
     items = payloads(load_crops(args.data, args.crops, split="all"), form=True)
     result = compare(args, items)
     rows = [
-        [name, clients, *(cell[k] for k in ("req_per_s", "p50_ms", "p99_ms", "loop_cpu_ms"))]
+        [
+            name,
+            clients,
+            *(cell[k] for k in ("req_per_s", "ratio", "p50_ms", "p99_ms", "loop_cpu_ms")),
+        ]
         for clients in (1, 8, 64)
         for name, cells in result.items()
         for cell in [cells[clients]]
     ]
     print(f"median of {args.rounds} ABBA rounds, {args.duration:g} s per cell, multipart crops")
-    print(markdown_table(("server", "clients", "req/s", "p50 ms", "p99 ms", "loop CPU ms"), rows))
+    header = (
+        "server",
+        "clients",
+        "req/s",
+        "req/s / other commit's",
+        "p50 ms",
+        "p99 ms",
+        "loop CPU ms",
+    )
+    print(markdown_table(header, rows))
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class AdmissionGate:
         admission.requests += 1
         held, counted = 0, None
         if declared is not None and declared <= admission.capacity.body_bytes:
-            admission.take_body_bytes(declared)  # it fits: room_for_body said so
+            admission.take_body_bytes(declared, declared)  # it fits: room_for_body said so
             held = declared
         else:  # chunked, or over the budget (then over the body limit, refused as it arrives)
             receive = counted = _Counted(admission, receive)
@@ -96,7 +96,7 @@ class _Counted:
         message = await self._receive()
         size = len(message.get("body", b""))
         if size:
-            self._admission.take_body_bytes(size)
+            self._admission.take_body_bytes(size, self.held + size)
             self.held += size
         return message
 

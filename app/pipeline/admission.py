@@ -15,6 +15,11 @@ from app.errors import QueueFullError
 from app.settings import Settings
 
 
+# A body this small (crops are tens of KB) is never refused for the bytes others hold: a burst of
+# large bodies must not shut out the ordinary requests queued beside it.
+SMALL_BODY_BYTES = 1 << 20
+
+
 @dataclass(frozen=True)
 class Capacity:
     """How much work the service holds at once."""
@@ -47,13 +52,19 @@ class Admission:
         self.body_bytes = 0
 
     def room_for_body(self, size: int) -> bool:
-        """Whether a body of ``size`` bytes fits now (one larger than the whole budget is the
-        body limit's to refuse, with 413)."""
-        return size > self.capacity.body_bytes or self.body_bytes + size <= self.capacity.body_bytes
+        """Whether a body of ``size`` bytes may be held now: a small one always may (the
+        requests limit bounds those), a larger one while the bodies held stay within the budget
+        (one larger than the whole budget is the body limit's to refuse, with 413)."""
+        return (
+            size <= SMALL_BODY_BYTES
+            or size > self.capacity.body_bytes
+            or self.body_bytes + size <= self.capacity.body_bytes
+        )
 
-    def take_body_bytes(self, size: int) -> None:
-        """Count ``size`` more body bytes held; 503 queue_full past the budget."""
-        if not self.room_for_body(size):
+    def take_body_bytes(self, size: int, body_so_far: int) -> None:
+        """Count ``size`` more bytes of a body now ``body_so_far`` bytes long; 503 queue_full
+        when that body is no longer small and the bodies held would pass the budget."""
+        if body_so_far > SMALL_BODY_BYTES and self.body_bytes + size > self.capacity.body_bytes:
             raise QueueFullError("the server holds its most request bytes; retry later")
         self.body_bytes += size
 
