@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from app.errors import QueueFullError
 from app.settings import Settings
 
-
 # A body this small (crops are tens of KB) is never refused for the bytes others hold: a burst of
 # large bodies must not shut out the ordinary requests queued beside it.
 SMALL_BODY_BYTES = 1 << 20

@@ -201,3 +201,42 @@ def test_full_queue_refuses_at_once() -> None:
         Settings(max_queue=2, max_batch_size=1, max_concurrent_requests=7)
     )
     assert explicit.requests == 7
+
+
+def test_large_bodies_share_a_byte_budget_small_ones_always_pass() -> None:
+    mib = 1 << 20
+    admission = Admission(Capacity(images=8, requests=8, window=4, body_bytes=4 * mib))
+    admission.take_body_bytes(3 * mib, 3 * mib)
+    assert not admission.room_for_body(2 * mib)  # a large body waits for room: 503
+    assert admission.room_for_body(10_000)  # an ordinary crop never does
+    admission.take_body_bytes(10_000, 10_000)
+    assert admission.room_for_body(100 * mib)  # over the whole budget: the body limit's 413
+    with pytest.raises(QueueFullError):  # a chunked body counted as it arrives
+        admission.take_body_bytes(mib, 2 * mib)
+    admission.release_body_bytes(3 * mib)
+    assert admission.room_for_body(2 * mib)
+
+
+async def test_a_burst_of_large_bodies_cannot_shut_out_ordinary_crops() -> None:
+    predictor = FakePredictor()
+    mib = 1 << 20
+    app = fake_app(predictor, max_upload_bytes=2 * mib, max_buffered_bytes=3 * mib)
+    large = b"\xff\xd8" + b"\0" * (2 * mib - 2)  # a 2 MiB body (not a decodable image)
+    async with client_for(app) as client:
+        admission = app.state.service.admission
+        predictor.gate.clear()
+        held = asyncio.create_task(client.post("/predict", content=CROP, headers=JPEG))
+        while not predictor.calls:
+            await asyncio.sleep(0.005)
+        admission.take_body_bytes(2 * mib, 2 * mib)  # as if a large body were being read
+        refused = await client.post("/predict", content=large, headers=JPEG)
+        ordinary = asyncio.create_task(client.post("/predict", content=CROP, headers=JPEG))
+        await asyncio.sleep(0.05)
+        predictor.gate.set()
+        answers = await asyncio.gather(held, ordinary)
+        admission.release_body_bytes(2 * mib)
+        after = await client.post("/predict", content=large, headers=JPEG)
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "queue_full"
+    assert [a.status_code for a in answers] == [200, 200]
+    assert after.status_code == 400  # admitted once there is room (and then not an image)
+    assert admission.body_bytes == 0
