@@ -1,5 +1,5 @@
 """The ASGI scope of one ``POST``, as any server builds it: for driving the app in-process
-(``asgi_path.py``, and the tests, which import it as ``bench.asgi_scope``)."""
+(``asgi_path.py``; the tests' own copy: ``tests/support/asgi.py``)."""
 
 from starlette.types import Scope
 

@@ -1,7 +1,7 @@
 """A server under test as a subprocess: start (optionally pinned to cores), wait, inspect, stop.
 
-The one server-process helper: the benchmarks import it as ``service`` and the tests as
-``bench.service`` (it imports nothing of its siblings).
+The benchmarks' server-process helper, imported as ``service`` (the tests have their own,
+``tests/support/server.py``, and import nothing of ``bench/``).
 """
 
 import os

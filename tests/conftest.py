@@ -22,6 +22,7 @@ from gennet.checkpoint import CheckpointMeta, save_checkpoint
 from gennet.data.manifest import Sample, read_manifest
 from gennet.export import export_onnx
 from gennet.models import create_model
+from tests.support.graphs import copy_model
 
 PETA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "peta"
 
@@ -155,3 +156,10 @@ def onnx_path(checkpoint_path: Path) -> Path:
     out = checkpoint_path.with_suffix(".onnx")
     export_onnx(checkpoint_path, out)
     return out
+
+
+@pytest.fixture
+def checkpoint(checkpoint_path: Path, onnx_path: Path, tmp_path: Path) -> Path:
+    """``checkpoint_path`` and its FP32 graph copied into ``tmp_path``, a folder of their own (other
+    graphs may be put beside them)."""
+    return copy_model(checkpoint_path, onnx_path, tmp_path)

@@ -26,7 +26,7 @@ by raising, which reaches uvicorn as a parser error: its answer to those
 protocol writes itself carries the security headers of ``app.http.middleware`` and a request ID.
 
 Everything that depends on uvicorn's internals is in this module; uvicorn and httptools are pinned
-in pyproject.toml, and ``tests/app/test_uvicorn_hooks.py`` fails if a hooked name changes.
+in pyproject.toml, and ``tests/app/http/test_uvicorn_hooks.py`` fails if a hooked name changes.
 """
 
 import asyncio

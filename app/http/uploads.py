@@ -111,7 +111,7 @@ def _lone_file(boundary: str, body: bytes) -> tuple[str, bytes] | None:
 
     It is how cameras send a crop, and finding its two delimiters directly costs a fraction of
     running the parser (``bench/asgi_path.py``). The part's headers are read with the parser's own
-    rules; ``tests/app/test_uploads.py`` checks that both read every form alike."""
+    rules; ``tests/app/http/test_uploads.py`` checks that both read every form alike."""
     if not boundary.isascii():
         return None
     delimiter = b"\r\n--" + boundary.encode("ascii")

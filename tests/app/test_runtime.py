@@ -1,5 +1,5 @@
 """The service on the real checkpoint: runtimes, batching real crops, start-up (ONNX freshness:
-tests/gennet/test_onnx_graphs.py)."""
+tests/gennet/runtimes/test_onnx_graphs.py)."""
 
 import asyncio
 from pathlib import Path
@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from service_fakes import FakePredictor, client_for, fake_app, metric_value
 
 from app.errors import StartupError
 from app.main import create_app
@@ -15,6 +14,8 @@ from app.runtime import build_runtime
 from app.settings import Settings
 from gennet.preprocess import preprocess_bytes
 from gennet.runtimes import RuntimeUnavailableError, resolve_device, resolve_kind
+from tests.support.fakes import FakePredictor, client_for, fake_app
+from tests.support.prometheus import metric_value
 
 pytestmark = pytest.mark.anyio
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only defaults")

@@ -1,10 +1,8 @@
 """GENNET_PRECISION: validated against the runtime's declared precisions, threaded to the graph the
 runtime serves, and exposed on the ``Runtime`` the service holds."""
 
-import shutil
 from pathlib import Path
 
-import onnx
 import pytest
 from pydantic import ValidationError
 
@@ -12,12 +10,7 @@ from app.runtime import build_runtime
 from app.settings import Settings
 from gennet.errors import CheckpointError
 from gennet.runtimes.onnx_graphs import PRECISION_KEY, SHA_KEY
-
-
-@pytest.fixture
-def checkpoint(checkpoint_path: Path, onnx_path: Path, tmp_path: Path) -> Path:
-    shutil.copy(onnx_path, tmp_path / "gennet.onnx")
-    return Path(shutil.copy(checkpoint_path, tmp_path / "gennet.pt"))
+from tests.support.graphs import relabel
 
 
 def settings(checkpoint: Path, **values: str) -> Settings:
@@ -47,10 +40,12 @@ def test_missing_int8_graph_stops_startup_naming_its_command(checkpoint: Path) -
 
 
 def test_the_runtime_serves_and_reports_the_precision_asked_for(checkpoint: Path) -> None:
-    graph = onnx.load(str(checkpoint.with_suffix(".onnx")))
-    props = {p.key: p.value for p in graph.metadata_props} | {PRECISION_KEY: "int8"}
-    onnx.helper.set_model_props(graph, props)  # an INT8 label is all that serving checks
-    onnx.save(graph, str(checkpoint.with_suffix(".int8.onnx")))
+    # an INT8 label is all that serving checks
+    relabel(
+        checkpoint.with_suffix(".onnx"),
+        checkpoint.with_suffix(".int8.onnx"),
+        **{PRECISION_KEY: "int8"},
+    )
     runtime = build_runtime(settings(checkpoint, precision="int8", runtime="onnx"))
     assert (runtime.kind, runtime.device, runtime.precision) == ("onnx", "cpu", "int8")
     assert build_runtime(settings(checkpoint, precision="fp32", runtime="onnx")).precision == "fp32"
@@ -60,8 +55,6 @@ def test_the_runtime_serves_and_reports_the_precision_asked_for(checkpoint: Path
 
 def test_auto_precision_serves_fp32_without_a_fresh_int8_graph(checkpoint: Path) -> None:
     assert build_runtime(settings(checkpoint, runtime="onnx")).precision == "fp32"  # none beside
-    stale = onnx.load(str(checkpoint.with_suffix(".onnx")))
-    props = {p.key: p.value for p in stale.metadata_props}
-    onnx.helper.set_model_props(stale, props | {PRECISION_KEY: "int8", SHA_KEY: "0" * 64})
-    onnx.save(stale, str(checkpoint.with_suffix(".int8.onnx")))
+    stale = {PRECISION_KEY: "int8", SHA_KEY: "0" * 64}
+    relabel(checkpoint.with_suffix(".onnx"), checkpoint.with_suffix(".int8.onnx"), **stale)
     assert build_runtime(settings(checkpoint, runtime="onnx")).precision == "fp32"  # stale

@@ -15,7 +15,8 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from server_process import ROOT, service_env, serving
+
+from tests.support.server import ROOT, service_env, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_contract import (
+
+from tests.support.deploy import (
     COMPOSE_FILES,
     DASHBOARD,
     ROOT,

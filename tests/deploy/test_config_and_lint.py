@@ -4,7 +4,7 @@ import re
 import subprocess
 import sys
 
-from deploy_contract import (
+from tests.support.deploy import (
     COMPOSE_FILES,
     ROOT,
     SERVICE_DOCKERFILES,

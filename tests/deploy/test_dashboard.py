@@ -1,7 +1,8 @@
 """The Grafana dashboard and the Prometheus alerts query only metrics the service exports."""
 
 import pytest
-from deploy_contract import (
+
+from tests.support.deploy import (
     CONTRACT_METRICS,
     ROOT,
     exported_metrics,

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_contract import (
+from packaging.requirements import Requirement
+
+from tests.support.deploy import (
     COMPOSE_FILES,
     DOCKERFILES,
     ROOT,
@@ -25,7 +27,6 @@ from deploy_contract import (
     k8s_doc,
     read_yaml,
 )
-from packaging.requirements import Requirement
 
 
 def tool(name: str) -> str:
@@ -118,10 +119,10 @@ def test_runs_as_non_root_and_stops_on_sigterm(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "model"), [("Dockerfile", "gennet.onnx"), ("Dockerfile.gpu", "gennet.pt")]
+    ("path", "model"), [("Dockerfile", "gennet.int8.onnx"), ("Dockerfile.gpu", "gennet.pt")]
 )
 def test_model_is_baked_in_where_model_path_points(path: str, model: str) -> None:
-    """The CPU image serves the ONNX graph alone (no torch), the GPU image the checkpoint."""
+    """The CPU image serves the INT8 graph alone (no torch), the GPU image the checkpoint."""
     copies = [
         args for inst, args in final_stage(dockerfile_instructions(ROOT / path)) if inst == "COPY"
     ]

@@ -6,7 +6,8 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from deploy_contract import (
+
+from tests.support.deploy import (
     K8S_DIR,
     ROOT,
     app_get_routes,

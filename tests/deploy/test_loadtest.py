@@ -12,16 +12,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_contract import ROOT
 from packaging.requirements import Requirement
 
-from bench.service import READY_PATH, free_port, http_ok
+from tests.support.deploy import ROOT
+from tests.support.server import free_port, wait_ready
 
 SERVE_LIKE_THE_IMAGE = r"""
 import importlib.abc, sys
@@ -91,15 +90,6 @@ def modules_left_out_of_the_image() -> list[str]:
     return sorted(m for m, dists in modules.items() if left_out & set(dists))
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        if http_ok(f"{url}{READY_PATH}"):
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"the server did not become ready (exit code {process.poll()})")
-
-
 @pytest.fixture
 def server(
     checkpoint_path: Path, onnx_path: Path, tmp_path: Path
@@ -125,7 +115,7 @@ def server(
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_ready(f"http://127.0.0.1:{port}", process)
+        wait_ready(process, port, tmp_path / "server.log")
         yield f"http://127.0.0.1:{port}", process
     except AssertionError:
         raise AssertionError((tmp_path / "server.log").read_text()[-3000:]) from None

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_process import SLOW_TORCH, run, service_env, serving
 
 from gennet.checkpoint import CheckpointMeta, save_checkpoint
 from gennet.models import create_model
+from tests.support.server import SLOW_TORCH, run, service_env, serving
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_process import service_env, serving
+
+from tests.support.server import service_env, serving
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_process import SLOW_TORCH, run, service_env, serving
+
+from tests.support.server import SLOW_TORCH, run, service_env, serving
 
 pytestmark = pytest.mark.slow
 

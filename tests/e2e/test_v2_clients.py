@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from server_process import service_env, serving
 from tritonclient.utils import InferenceServerException
 
 from gennet.preprocess import PreprocessSpec, preprocess_bytes
+from tests.support.server import service_env, serving
 
 pytestmark = pytest.mark.slow
 

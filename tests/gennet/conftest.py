@@ -1,16 +1,12 @@
 """Fixtures of the model-side tests: a pinned thread count and small generated data folders."""
 
-import csv
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-ManifestRow = tuple[str, str, str, str]  # path, label, source, split
-MakeDataset = Callable[[Path, Sequence[ManifestRow]], Path]
+from tests.support.data import MakeDataset, ManifestRow, write_image, write_manifest
 
 
 @pytest.fixture(autouse=True)
@@ -21,23 +17,6 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def write_image(path: Path, size: tuple[int, int] = (24, 48), seed: int = 0) -> Path:
-    """A random RGB image of ``size`` (W, H), in the format of ``path``'s suffix."""
-    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels, "RGB").save(path)
-    return path
-
-
-def write_manifest(root: Path, rows: Sequence[ManifestRow], header: Sequence[str] = ()) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / "manifest.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header or ("path", "label", "source", "split"))
-        writer.writerows(rows)
-    return root
 
 
 @pytest.fixture

@@ -25,10 +25,8 @@ from gennet.runtimes.onnx_graphs import (
     read_props,
     serving_graph,
 )
-
-
-def no_export(checkpoint: Path, out: Path) -> None:
-    raise AssertionError("nothing may be re-exported")
+from tests.support.data import write_manifest
+from tests.support.graphs import copy_model, no_export
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +41,7 @@ def data(tmp_path_factory: pytest.TempPathFactory, crops: list[bytes]) -> Path:
     for i, (path, *_) in enumerate(rows):
         (root / path).parent.mkdir(exist_ok=True)
         (root / path).write_bytes(crops[i % len(crops)])
-    lines = ["path,label,source,split", *(",".join(row) for row in rows)]
-    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
-    return root
+    return write_manifest(root, rows)
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +54,7 @@ def checkpoint(
     checkpoint_path: Path, onnx_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The test checkpoint and its FP32 graph in a folder of their own (the INT8 graph joins them)."""
-    folder = tmp_path_factory.mktemp("model")
-    shutil.copy(onnx_path, folder / "gennet.onnx")
-    return Path(shutil.copy(checkpoint_path, folder / "gennet.pt"))
+    return copy_model(checkpoint_path, onnx_path, tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,10 @@
 
 ``real_client`` is the real ASGI app on the session's small random-weight checkpoint and its ONNX
 export (``tests/conftest.py``), started once per module; tests where the model does not matter use
-the fake runtime of ``tests/app/service_fakes.py``.
+the fake runtime of ``tests/support/fakes.py``.
 """
 
 import os
-import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,16 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # service_fakes
+from app.main import create_app
+from app.settings import Settings
+from tests.support.fakes import client_for
+
 # Hypothesis (under schemathesis) caches what it learns; keep that out of the repository.
 os.environ.setdefault(
     "HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "gennet-hypothesis")
 )
-
-from service_fakes import client_for
-
-from app.main import create_app
-from app.settings import Settings
 
 
 @pytest.fixture(scope="module")

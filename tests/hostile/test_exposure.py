@@ -6,10 +6,11 @@ import re
 from collections.abc import Awaitable
 
 import httpx
-import payloads as p
 import pytest
 from PIL import PngImagePlugin
-from service_fakes import FakePredictor, client_for, fake_app
+
+from tests.support import payloads as p
+from tests.support.fakes import FakePredictor, client_for, fake_app
 
 pytestmark = pytest.mark.anyio
 

@@ -5,10 +5,11 @@ bounded in all. Checked by the order in which the model sees crops, not by timin
 import asyncio
 
 import numpy as np
-import payloads as p
 import pytest
 from PIL import Image
-from service_fakes import FakePredictor, client_for, fake_app
+
+from tests.support import payloads as p
+from tests.support.fakes import FakePredictor, client_for, fake_app
 
 pytestmark = pytest.mark.anyio
 

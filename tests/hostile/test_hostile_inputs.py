@@ -6,8 +6,9 @@ path, and after each case the service still answers a normal request exactly as 
 """
 
 import httpx
-import payloads as p
 import pytest
+
+from tests.support import payloads as p
 
 pytestmark = pytest.mark.anyio
 

@@ -6,21 +6,21 @@ import base64
 import time
 
 import numpy as np
-import payloads as p
 import pytest
 from PIL import Image
-from service_fakes import (
+
+from app.errors import InferenceFailedError
+from app.pipeline.batcher import MicroBatcher
+from tests.support import payloads as p
+from tests.support.fakes import (
     INPUT_SIZE,
     FakePredictor,
     client_for,
     fake_app,
     fake_meta,
-    metric_value,
     score_rows,
 )
-
-from app.errors import InferenceFailedError
-from app.pipeline.batcher import MicroBatcher
+from tests.support.prometheus import metric_value
 
 pytestmark = pytest.mark.anyio
 

@@ -9,15 +9,17 @@ still blocked, and its decode never runs.
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
-import payloads as p
 import pytest
 from PIL import Image
-from service_fakes import FakePredictor, client_for, fake_app, metric_value
 
 from gennet.preprocess import upright_rgb
+from tests.support import payloads as p
+from tests.support.fakes import FakePredictor, client_for, fake_app
+from tests.support.prometheus import metric_value
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.anyio
 
@@ -31,13 +33,6 @@ async def timed_post(client: httpx.AsyncClient) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     response = await client.post("/predict", content=CROP, headers=JPEG)
     return response, time.monotonic() - started
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    stop = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < stop, "condition never held"
-        await asyncio.sleep(0.005)
 
 
 async def test_excess_gets_503_at_once_and_the_admitted_succeed() -> None:

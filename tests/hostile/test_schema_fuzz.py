@@ -15,7 +15,9 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from service_fakes import FakePredictor, fake_app, metric_value
+
+from tests.support.fakes import FakePredictor, fake_app
+from tests.support.prometheus import metric_value
 
 KEY = "fuzz-key"
 EXAMPLES = settings(

@@ -5,14 +5,15 @@ import signal
 from collections.abc import Callable
 
 import numpy as np
-import payloads as p
 import pytest
 import uvicorn
-from service_fakes import FakePredictor, client_for, fake_app, metric_value, score_rows
 from starlette.types import Message
 
 from app.http.server import DrainingServer
-from bench.asgi_scope import post_scope
+from tests.support import payloads as p
+from tests.support.asgi import post_scope
+from tests.support.fakes import FakePredictor, client_for, fake_app, score_rows
+from tests.support.prometheus import metric_value
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +53,7 @@ async def test_a_failing_batch_is_retried_by_halves_and_its_requests_answered() 
         after = await client.post("/predict", content=CROP, headers=JPEG)
         metrics = (await client.get("/metrics")).text
     # The batch of 3 raised; its halves (1 and 2 crops) ran: no crop fails on its own, so every
-    # request is answered (tests/app/test_isolation.py: a crop that does fail alone gets a 500).
+    # request is answered (test_isolation.py: a crop that does fail alone gets a 500).
     assert [r.status_code for r in answers] == [200, 200, 200, 200]
     assert after.status_code == 200
     assert predictor.sizes == [1, 3, 1, 2, 1]

@@ -3,10 +3,12 @@
 from collections.abc import AsyncIterator
 
 import numpy as np
-import payloads as p
 import pytest
 from PIL import Image
-from service_fakes import FakePredictor, client_for, fake_app, metric_value
+
+from tests.support import payloads as p
+from tests.support.fakes import FakePredictor, client_for, fake_app
+from tests.support.prometheus import metric_value
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,131 @@
+"""The service (``app.pipeline.service``) through the app. Per-camera thresholds: ?camera=, the
+default for unknown cameras, bounded metric labels, /model, and start-up refusing a bad or foreign
+calibration file; start-up freezing what it loaded out of the garbage collector's sight."""
+
+import gc
+from pathlib import Path
+
+import pytest
+
+from app.errors import StartupError
+from app.pipeline.service import GC_THRESHOLDS
+from gennet.calibration import Calibration, GroupCalibration
+from tests.support.fakes import FakePredictor, client_for, fake_app, fake_meta
+from tests.support.images import noise_crop
+from tests.support.prometheus import metric_value
+
+pytestmark = pytest.mark.anyio
+
+DIGEST = fake_meta().weights_sha256
+LOW, HIGH = 0.001, 0.999  # every fake crop is male at LOW and female at HIGH
+
+
+def group(threshold: float) -> GroupCalibration:
+    return GroupCalibration(threshold=threshold, n_male=20, n_female=20, fitted=True)
+
+
+def write_calibration(path: Path, digest: str = DIGEST) -> Path:
+    calibration = Calibration(
+        weights_sha256=digest,
+        default_threshold=0.5,
+        mode="labels",
+        by="camera",
+        groups={"GRID:1": group(LOW), "GRID:2": group(HIGH)},
+    )
+    path.write_text(calibration.to_json())
+    return path
+
+
+async def test_camera_threshold_applies_and_is_echoed(tmp_path: Path) -> None:
+    app = fake_app(FakePredictor(), calibration_path=write_calibration(tmp_path / "cal.json"))
+    image = {"file": ("a.png", noise_crop(), "image/png")}
+    async with client_for(app) as client:
+        low = (await client.post("/predict?camera=GRID:1", files=image)).json()
+        high = (await client.post("/predict?camera=GRID:2", files=image)).json()
+        plain = (await client.post("/predict", files=image)).json()
+        batch = await client.post("/predict/batch?camera=GRID:2", files=[("files", image["file"])])
+        card = (await client.get("/model")).json()
+    assert (low["label"], low["threshold"], low["camera"]) == ("male", LOW, "GRID:1")
+    assert (high["label"], high["threshold"], high["camera"]) == ("female", HIGH, "GRID:2")
+    assert low["probabilities"] == high["probabilities"]  # the same crop, only the rule moved
+    assert high["score"] == pytest.approx(high["probabilities"]["female"])
+    assert (plain["camera"], plain["threshold"]) == (None, 0.5)
+    body = batch.json()
+    assert (body["camera"], body["threshold"], body["results"][0]["label"]) == (
+        "GRID:2",
+        HIGH,
+        "female",
+    )
+    assert card["calibration"]["cameras"] == {"GRID:1": LOW, "GRID:2": HIGH}
+    assert card["calibration"]["default_threshold"] == 0.5
+
+
+async def test_unknown_cameras_get_the_default_and_keep_labels_bounded(tmp_path: Path) -> None:
+    app = fake_app(FakePredictor(), calibration_path=write_calibration(tmp_path / "cal.json"))
+    image = {"file": ("a.png", noise_crop(), "image/png")}
+    async with client_for(app) as client:
+        answers = [
+            (await client.post(f"/predict?camera=lobby-{i}", files=image)).json() for i in range(5)
+        ]
+        await client.post("/predict?camera=GRID:1", files=image)
+        await client.post("/predict", files=image)
+        metrics = (await client.get("/metrics")).text
+    assert {(a["camera"], a["threshold"]) for a in answers} == {
+        (f"lobby-{i}", 0.5) for i in range(5)
+    }
+    assert metric_value(metrics, "gennet_unknown_camera_total") == 5
+    cameras = {
+        line.split('camera="')[1].split('"')[0]
+        for line in metrics.splitlines()
+        if line.startswith("gennet_camera_predictions_total{")
+    }
+    assert cameras == {"other", "GRID:1", "none"}  # never the 5 names sent
+
+
+async def test_a_bad_camera_name_is_a_422() -> None:
+    async with client_for(fake_app(FakePredictor())) as client:
+        response = await client.post(
+            "/predict?camera=a%0Ab", files={"file": ("a.png", noise_crop(), "image/png")}
+        )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "not found"),
+        ("{not json", "not JSON"),
+        ('{"weights_sha256": "x"}', "calibration"),
+        ("foreign", "run gennet calibrate for this checkpoint"),
+    ],
+)
+async def test_start_up_refuses_a_bad_or_foreign_file(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "cal.json"
+    if content == "foreign":
+        write_calibration(path, digest="a" * 64)
+    elif content is not None:
+        path.write_text(content)
+    app = fake_app(FakePredictor(), calibration_path=path)
+    with pytest.raises(StartupError) as error:
+        async with client_for(app):
+            pass
+    text = str(error.value)
+    assert "\n" not in text
+    assert message.lower() in text.lower(), text
+
+
+async def test_start_up_freezes_what_it_loaded_out_of_the_collectors_sight() -> None:
+    """A full garbage collection under load must not walk the libraries and the model: it would
+    pause the event loop (refusals took 100 ms at p99 before); nor should a young one run on
+    about every request."""
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)  # Python's default
+    assert gc.get_freeze_count() == 0
+    async with client_for(fake_app(FakePredictor())) as client:
+        assert (await client.get("/health/ready")).status_code == 200
+        assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] >= 10_000
