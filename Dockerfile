@@ -32,7 +32,7 @@ FROM ${BASE_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    GENNET_MODEL_PATH=/app/model_store/gennet.onnx \
+    GENNET_MODEL_PATH=/app/model_store/gennet.int8.onnx \
     GENNET_ONNX_CACHE_DIR=/tmp/gennet-onnx \
     GENNET_LOG_JSON=true \
     GENNET_PORT=8000
@@ -40,9 +40,10 @@ RUN groupadd --system --gid 10001 gennet \
     && useradd --system --no-log-init --uid 10001 --gid gennet --home-dir /nonexistent \
        --shell /usr/sbin/nologin gennet
 COPY --from=builder /opt/venv /opt/venv
-# Baked-in graph, owned by root and read-only (0444, whatever the modes in the build context);
-# mount another model_store/ read-only over /app/model_store to serve a different model.
-COPY --chmod=0444 model_store/gennet.onnx /app/model_store/
+# Baked-in graphs, owned by root and read-only (0444, whatever the modes in the build context): the
+# INT8 one served (GENNET_MODEL_PATH), the FP32 one for GENNET_MODEL_PATH=.../gennet.onnx; mount
+# another model_store/ read-only over /app/model_store to serve a different model.
+COPY --chmod=0444 model_store/gennet.onnx model_store/gennet.int8.onnx /app/model_store/
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
