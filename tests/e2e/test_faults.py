@@ -19,12 +19,12 @@ import pytest
 
 from gennet.checkpoint import CheckpointMeta, save_checkpoint
 from gennet.models import create_model
+from tests.support.answers import JPEG
 from tests.support.server import SLOW_TORCH, run, service_env, serving
 
 pytestmark = pytest.mark.slow
 
 MARKER = b"GENNET-E2E-MARKER-5d1c"
-JPEG = {"Content-Type": "image/jpeg"}
 
 
 def bad_checkpoint(kind: str, good: Path, folder: Path) -> Path:

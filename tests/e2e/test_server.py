@@ -12,11 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.answers import JPEG
 from tests.support.server import SLOW_TORCH, run, service_env, serving
 
 pytestmark = pytest.mark.slow
-
-JPEG = {"Content-Type": "image/jpeg"}
 
 
 def gauge(metrics: str, name: str) -> float:

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.support import payloads as p
+from tests.support.answers import JPEG
 from tests.support.fakes import FakePredictor, client_for, fake_app
 
 pytestmark = pytest.mark.anyio
@@ -17,7 +18,6 @@ LIGHT = p.encode(p.picture(), "JPEG")  # varied pixels
 HEAVY_SIDE = 512
 HEAVY = p.encode(Image.new("RGB", (HEAVY_SIDE, HEAVY_SIDE), (90, 30, 200)), "PNG")  # a few KB
 HEAVY_PIXELS = HEAVY_SIDE * HEAVY_SIDE
-JPEG = {"Content-Type": "image/jpeg"}
 
 
 def heavy_files(count: int) -> list[tuple[str, tuple[str, bytes, str]]]:

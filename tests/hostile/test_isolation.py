@@ -12,6 +12,7 @@ from PIL import Image
 from app.errors import InferenceFailedError
 from app.pipeline.batcher import MicroBatcher
 from tests.support import payloads as p
+from tests.support.answers import JPEG
 from tests.support.fakes import (
     INPUT_SIZE,
     FakePredictor,
@@ -26,7 +27,6 @@ pytestmark = pytest.mark.anyio
 
 GOOD = p.encode(p.picture(), "JPEG")
 POISON = p.encode(Image.new("RGB", (32, 64), (255, 255, 255)), "PNG")  # all white: the marker
-JPEG = {"Content-Type": "image/jpeg"}
 INFER = "/v2/models/gennet/infer"
 
 

@@ -17,13 +17,13 @@ from PIL import Image
 
 from gennet.preprocess import upright_rgb
 from tests.support import payloads as p
+from tests.support.answers import JPEG
 from tests.support.fakes import FakePredictor, client_for, fake_app
 from tests.support.prometheus import metric_value
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.anyio
 
-JPEG = {"Content-Type": "image/jpeg"}
 CROP = p.encode(p.picture(), "JPEG")
 MAX_QUEUE, BATCH = 2, 1
 ADMITTED = MAX_QUEUE + BATCH  # waiting (decode or queue) + the batch being run

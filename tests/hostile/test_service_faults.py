@@ -11,13 +11,13 @@ from starlette.types import Message
 
 from app.http.server import DrainingServer
 from tests.support import payloads as p
+from tests.support.answers import JPEG
 from tests.support.asgi import post_scope
 from tests.support.fakes import FakePredictor, client_for, fake_app, score_rows
 from tests.support.prometheus import metric_value
 
 pytestmark = pytest.mark.anyio
 
-JPEG = {"Content-Type": "image/jpeg"}
 CROP = p.encode(p.picture(), "JPEG")
 
 

@@ -1,6 +1,9 @@
-"""Requests to the service's API and its answers: a one-file form, and the one error shape."""
+"""Requests to the service's API and its answers: a raw JPEG body's headers, a one-file form, and
+the one error shape."""
 
 import httpx
+
+JPEG = {"Content-Type": "image/jpeg"}  # headers of a raw JPEG body
 
 
 def form(data: bytes, name: str = "file") -> dict[str, tuple[str, bytes, str]]:

@@ -8,13 +8,13 @@ import httpx
 import pytest
 
 from app.http.gate import ARRIVED, BODY_COMPLETE, arrival, body_complete, is_inference
+from tests.support.answers import JPEG
 from tests.support.fakes import FakePredictor, client_for, fake_app
 from tests.support.images import noise_crop
 from tests.support.prometheus import metric_value
 
 pytestmark = pytest.mark.anyio
 
-JPEG = {"Content-Type": "image/jpeg"}
 CROP = noise_crop(fmt="JPEG")
 
 

@@ -4,12 +4,10 @@ on every answer, and the last-resort 500. (The answers ``gennet serve``'s protoc
 
 import pytest
 
-from tests.support.answers import assert_error, form
+from tests.support.answers import JPEG, assert_error, form
 from tests.support.fakes import FakePredictor, client_for, fake_app
 
 pytestmark = pytest.mark.anyio
-
-JPEG = {"Content-Type": "image/jpeg"}
 
 
 async def test_nosniff_on_answers_errors_not_found_and_refusals() -> None:
