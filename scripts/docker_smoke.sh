@@ -5,7 +5,8 @@
 #   2. the CPU image (Dockerfile) on that base, BuildKit, the CA bundle as a secret;
 #   3. runs it as uid 10001, read-only root, no capabilities, --network host on a free loopback port;
 #   4. waits for its HEALTHCHECK to say healthy (cold start = docker run -> /health/ready 200);
-#   5. checks its answers on real crops against `gennet predict` (PyTorch on the checkpoint);
+#   5. checks its answers on real crops at its defaults against the library run the same way (the
+#      INT8 graph through ONNX Runtime, flip TTA): same labels, P(male) within 1e-4;
 #   6. with PROMETHEUS=1: Prometheus from Debian's package (deploy/prometheus/Dockerfile) checks
 #      the compose configuration and alert rules (promtool) and scrapes the container;
 #   7. docker stop: exit code 0 and the drain logged; prints image size and cold start.
@@ -118,10 +119,15 @@ check_container() {
 }
 
 check_answers() {
-    say "answers on $N_CROPS real crops from $CROPS against gennet predict (PyTorch, checkpoint)"
+    say "answers on $N_CROPS real crops from $CROPS against the library (the image's defaults: INT8 graph, flip TTA)"
     "$PYTHON" - "$URL" "$CROPS" "$N_CROPS" <<'EOF'
-import csv, json, subprocess, sys, urllib.request, uuid
+import csv, json, sys, urllib.request, uuid
 from pathlib import Path
+
+from gennet.decision import decide
+from gennet.inference import DEFAULT_TTA, OnnxPredictor, predict_images
+from gennet.preprocess import decode_to_array
+from gennet.runtimes.onnx_graphs import graph_meta
 
 url, root, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 rows = [r for r in csv.DictReader(open(root / "manifest.csv")) if r["split"] == "test"]
@@ -129,22 +135,25 @@ by_source = {}
 for row in rows:
     by_source.setdefault((row["source"], row["label"]), row)  # one per source and label
 paths = [root / r["path"] for r in list(by_source.values())[:n]]
-reference = json.loads(subprocess.run(
-    [sys.executable, "-m", "gennet.cli", "predict", "--json", "--checkpoint",
-     "model_store/gennet.pt", *map(str, paths)],
-    check=True, capture_output=True, text=True).stdout)["predictions"]
+graph = Path("model_store/gennet.int8.onnx")  # what the image serves (GENNET_MODEL_PATH)
+meta = graph_meta(graph)
+spec = meta.preprocess_spec
+predictor = OnnxPredictor(graph, threads=1)
 worst = 0.0
-for path, expected in zip(paths, reference):
+for path in paths:
+    image = decode_to_array(path.read_bytes(), spec)[None]
+    expected = float(predict_images(predictor, image, spec, tta=DEFAULT_TTA)[0])
+    label = decide(expected, meta.threshold, meta.class_names)
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
             "Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
     request = urllib.request.Request(f"{url}/predict", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
     answer = json.load(urllib.request.urlopen(request, timeout=10))
-    difference = abs(answer["probabilities"]["male"] - expected["prob_male"])
+    difference = abs(answer["probabilities"]["male"] - expected)
     worst = max(worst, difference)
     print(f"  {path.parent.name}/{path.name}: {answer['label']} {answer['probabilities']['male']:.5f} "
-          f"(gennet predict: {expected['label']} {expected['prob_male']:.5f})")
-    assert answer["label"] == expected["label"] and difference < 1e-4, (answer, expected)
+          f"(library: {label} {expected:.5f})")
+    assert answer["tta"] is DEFAULT_TTA and answer["label"] == label and difference < 1e-4, (answer, expected)
 print(f"{len(paths)} crops: same labels, max |P(male) difference| {worst:.1e}")
 EOF
 }
