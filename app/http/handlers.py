@@ -27,7 +27,6 @@ from app.errors import (
     INVALID_REQUEST,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
-    QUEUE_FULL,
     ErrorKind,
     ServiceError,
     kind_of,
@@ -77,7 +76,8 @@ def internal_error_response(path: str) -> JSONResponse:
 
 def preencoded(kind: ErrorKind, path: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
     """Headers and body of ``kind``'s answer with its default message, for code that writes
-    answers itself (the refusals at the connection and at the gate)."""
+    answers itself (the refusals at the connection and at the gate), encoded once per kind and
+    protocol."""
     body = _PREENCODED[kind.code, speaks_v2(path)]
     headers = [
         (b"content-type", b"application/json"),
@@ -92,7 +92,7 @@ _PREENCODED = {
         error_body(V2_PREFIX if v2 else "/", ErrorDetail(code=kind.code, message=kind.message)),
         separators=(",", ":"),
     ).encode()
-    for kind in (QUEUE_FULL,)
+    for kind in ERROR_KINDS
     for v2 in (False, True)
 }
 

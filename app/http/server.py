@@ -30,7 +30,6 @@ in pyproject.toml, and ``tests/app/http/test_uvicorn_hooks.py`` fails if a hooke
 """
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from http import HTTPStatus
@@ -50,7 +49,7 @@ from app.http.gate import (
     arrival,
     is_inference,
 )
-from app.http.handlers import error_body, preencoded
+from app.http.handlers import preencoded
 from app.http.middleware import (
     REQUEST_ID_HEADER,
     SECURITY_HEADERS,
@@ -59,7 +58,6 @@ from app.http.middleware import (
     new_request_id,
 )
 from app.pipeline.service import Service
-from app.schemas import ErrorDetail
 from app.settings import MAX_HEADERS
 
 _INFORMATIONAL = b"HTTP/1.1 1"  # a 1xx head (100 Continue): the client waits for it
@@ -234,9 +232,7 @@ class GatedProtocol(HttpToolsProtocol):
         scope = cast(Scope, self.scope)
         self._count(kind, scope)
         path = self.url.partition(b"?")[0].decode("latin-1")
-        detail = ErrorDetail(code=kind.code, message=kind.message)
-        body = json.dumps(error_body(path, detail), separators=(",", ":")).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        headers, body = preencoded(kind, path)
         self._write_answer(_status_line(kind.status), headers, body, scope, close=True)
 
     def _count(self, kind: ErrorKind, scope: Scope) -> None:

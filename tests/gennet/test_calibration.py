@@ -10,6 +10,7 @@ import pytest
 
 from gennet.calibration import Calibration, GroupCalibration, load_calibration
 from gennet.errors import CalibrationError, GenNetError
+from tests.support.cameras import UNTELLABLE_CAMERAS
 
 DIGEST = "ab" * 32
 OTHER = "cd" * 32
@@ -117,13 +118,7 @@ def test_schema_violation_names_the_field(tmp_path: Path, change, field: str) ->
 
 @pytest.mark.parametrize(
     ("name", "reason"),
-    [
-        ("", "does not match"),
-        ("cam 1", "does not match"),
-        ("c" * 129, "does not match"),
-        ("other", "reserved (the metric label of unknown cameras)"),
-        ("none", "reserved (the metric label of crops sent without a camera)"),
-    ],
+    UNTELLABLE_CAMERAS,
 )
 def test_a_camera_the_service_could_not_tell_apart_is_rejected(
     tmp_path: Path, name: str, reason: str

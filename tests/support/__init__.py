@@ -16,4 +16,5 @@ nothing edits ``sys.path``); none of it imports ``bench/``.
 - ``scores``: labels and scores with known metrics, and their report
 - ``server``: the service as a real process on a free loopback port
 - ``deploy``: what the deployment files must agree on, and readers for them
+- ``cameras``: camera names the calibration format refuses
 """

@@ -19,6 +19,7 @@ from gennet.evaluate.calibration_fit import (
     rows_by_group,
 )
 from gennet.evaluate.metrics import classification_metrics
+from tests.support.cameras import UNTELLABLE_CAMERAS
 
 DIGEST = "ab" * 32
 
@@ -146,13 +147,7 @@ def test_fit_calibration_builds_a_file_per_group() -> None:
 
 @pytest.mark.parametrize(
     ("name", "reason"),
-    [
-        ("", "does not match"),
-        ("cam 1", "does not match"),
-        ("c" * 129, "does not match"),
-        ("other", "reserved (the metric label of unknown cameras)"),
-        ("none", "reserved (the metric label of crops sent without a camera)"),
-    ],
+    UNTELLABLE_CAMERAS,
 )
 def test_a_camera_the_service_could_not_tell_apart_is_not_fitted(name: str, reason: str) -> None:
     """The names the file refuses (``tests/gennet/test_calibration.py``) are refused before fitting, too."""
