@@ -18,7 +18,7 @@ from aio import run
 from crops import REPO, load_crops, payloads
 from loadgen import closed_loop
 from serve import SERVICE_APP, alternate, median_cell
-from stats import markdown_table, write_json
+from stats import markdown_table, paired_ratios, write_json
 
 CLIENTS = [1, 8, 64]
 
@@ -55,7 +55,7 @@ def ratios(samples: dict[str, dict[int, list[dict]]], baseline: str, key: str) -
     return {
         name: {
             clients: statistics.median(
-                s[key] / b[key] for s, b in zip(cells, samples[baseline][clients], strict=True)
+                paired_ratios([s[key] for s in cells], [b[key] for b in samples[baseline][clients]])
             )
             for clients, cells in by_clients.items()
         }
@@ -69,7 +69,6 @@ def main() -> None:
     items = payloads(load_crops(args.data, args.crops, split="all"), form=True)
     chosen = configs(args.config)
     base_env = target.server_env(args) | {"GENNET_LOG_LEVEL": "WARNING"}
-    base_env.pop("GENNET_ONNX_PATH")  # each service serves the checkpoint's graph of its precision
     started = {
         name: target.start(SERVICE_APP, base_env | env, args) for name, env in chosen.items()
     }

@@ -80,7 +80,6 @@ def main() -> None:
     results = {}
     for name, env in configs(args.config).items():
         server_env = target.server_env(args) | {"GENNET_LOG_LEVEL": "WARNING"} | env
-        server_env.pop("GENNET_ONNX_PATH")  # the checkpoint's graph of the configured precision
         server, base = target.start(SERVICE_APP, server_env, args)
         try:
             answers = run(post_all(base, crops))

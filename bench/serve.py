@@ -30,7 +30,7 @@ import target
 from aio import run
 from crops import REPO, load_crops, payloads
 from loadgen import Payload, closed_loop
-from stats import markdown_table, verdict, write_json
+from stats import markdown_table, paired_ratios, verdict, write_json
 
 from app.settings import Settings
 
@@ -66,7 +66,7 @@ def raw_limit(args: argparse.Namespace, batches: list[int] | None = None) -> dic
         out = Path(tmp) / "raw.json"
         flags = {
             "--checkpoint": args.checkpoint,
-            "--onnx": args.onnx,
+            "--onnx": args.onnx or args.checkpoint.with_suffix(".onnx"),
             "--data": args.data,
             "--crops": args.crops,
             "--split": "all",
@@ -131,10 +131,7 @@ def paired(result: dict) -> list[str]:
     plain = result["servers"]["plain FastAPI"]["cells"]
     lines = []
     for c in sorted(set(on) & set(plain), key=int):
-        ratios = [
-            a / b
-            for a, b in zip(on[c]["req_per_s_rounds"], plain[c]["req_per_s_rounds"], strict=True)
-        ]
+        ratios = paired_ratios(on[c]["req_per_s_rounds"], plain[c]["req_per_s_rounds"])
         ahead = sum(r > 1 for r in ratios)
         lines.append(
             f"- {c} clients: service / plain req/s per round: median {statistics.median(ratios):.3f}"
@@ -143,7 +140,7 @@ def paired(result: dict) -> list[str]:
     limits = (result.get("raw_limit") or {}).get("rounds")
     key = str(LIMIT_CLIENTS)
     if limits and key in on:
-        shares = [a / b for a, b in zip(on[key]["req_per_s_rounds"], limits, strict=True)]
+        shares = paired_ratios(on[key]["req_per_s_rounds"], limits)
         lines.append(
             f"- {key} clients: service / in-process limit of the same round: median "
             f"{statistics.median(shares):.3f} (range {min(shares):.3f}-{max(shares):.3f})"

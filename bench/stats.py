@@ -16,6 +16,12 @@ def percentiles_ms(seconds: Sequence[float]) -> dict[str, float | None]:
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(ms.mean())}
 
 
+def paired_ratios(figures: Sequence[float], baselines: Sequence[float]) -> list[float]:
+    """Round by round, a figure over the baseline's in the same round (they ran back to back):
+    robust to the machine drifting between rounds, which the medians of each are not."""
+    return [a / b for a, b in zip(figures, baselines, strict=True)]
+
+
 def fmt(value: object, digits: int = 2) -> str:
     """A table cell: floats rounded, None as a dash."""
     if value is None:

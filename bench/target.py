@@ -12,7 +12,11 @@ SERVER_CORE, CLIENT_CORE = "1", 0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=REPO / "model_store" / "gennet.pt")
-    parser.add_argument("--onnx", type=Path, help="ONNX graph (default: the checkpoint's .onnx)")
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        help="ONNX graph (default: the checkpoint's graph of the precision served)",
+    )
     parser.add_argument("--data", type=Path, default=PETA_ROOT, help="PETA folder (real crops)")
     parser.add_argument("--crops", type=int, default=256, help="distinct crops posted in turn")
     parser.add_argument("--unpinned", action="store_true", help="no taskset: share every core")
@@ -35,7 +39,6 @@ def finish(args: argparse.Namespace) -> argparse.Namespace:
     """Fill the defaults that depend on other options (``device`` is cpu unless an option says)."""
     args.device = device = getattr(args, "device", "cpu")
     args.unpinned = args.unpinned or device == "cuda"
-    args.onnx = args.onnx or args.checkpoint.with_suffix(".onnx")
     if args.threads is None:
         args.threads = os.cpu_count() if args.unpinned else 1
     args.mode = "cuda" if device == "cuda" else "unpinned" if args.unpinned else "pinned"
@@ -45,11 +48,12 @@ def finish(args: argparse.Namespace) -> argparse.Namespace:
 def server_env(args: argparse.Namespace) -> dict[str, str]:
     env = {
         "GENNET_MODEL_PATH": str(args.checkpoint),
-        "GENNET_ONNX_PATH": str(args.onnx),
         "GENNET_THREADS": str(args.threads),
         "GENNET_DEVICE": args.device,
         "GENNET_RUNTIME": "torch" if args.device == "cuda" else "onnx",
     }
+    if args.onnx:  # else each service serves the checkpoint's graph of its precision
+        env["GENNET_ONNX_PATH"] = str(args.onnx)
     return env | dict(item.split("=", 1) for item in args.env)
 
 
