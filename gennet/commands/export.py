@@ -9,7 +9,7 @@ import numpy as np
 
 from gennet import quantize
 from gennet.checkpoint import CheckpointMeta, default_checkpoint_path, load_checkpoint, read_meta
-from gennet.commands.common import decode_files, os_reason, positive_int
+from gennet.commands.common import decode_files, non_negative_int, os_reason, positive_int
 from gennet.errors import GenNetError
 from gennet.export import export_onnx
 from gennet.inference import OnnxPredictor, TorchPredictor
@@ -60,6 +60,13 @@ def add_parser(subparsers: Any) -> None:
         type=int,
         default=quantize.CALIBRATION_SEED,
         help="int8: draws the calibration crops",
+    )
+    parser.add_argument(
+        "--fp32-convs",
+        type=non_negative_int,
+        default=quantize.FP32_CONVS,
+        metavar="N",
+        help="int8: the graph's first N convolutions (and the nodes before them) stay FP32",
     )
     parser.set_defaults(handler=run)
 
@@ -116,9 +123,18 @@ def write_int8(checkpoint: Path, out: Path, args: argparse.Namespace) -> int:
     )
     print(
         f"quantising {fp32} on {args.calibration_crops} {quantize.CALIBRATION_SPLIT} crops of "
-        f"{args.data} (seed {args.seed}), gate on its {quantize.GATE_SPLIT} split"
+        f"{args.data} (seed {args.seed}), first {args.fp32_convs} convolutions kept FP32, gate "
+        f"on its {quantize.GATE_SPLIT} split"
     )
-    gate = quantize.export_int8(fp32, out, args.data, meta, args.calibration_crops, args.seed)
+    gate = quantize.export_int8(
+        fp32,
+        out,
+        args.data,
+        meta,
+        args.calibration_crops,
+        args.seed,
+        fp32_convs=args.fp32_convs,
+    )
     print(f"accuracy gate: {gate.describe()}: passed")
     size = out.stat().st_size / 1e6
     print(f"wrote {out} (int8, weights sha256 {meta.weights_sha256[:12]}..., {size:.1f} MB)")

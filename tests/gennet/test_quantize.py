@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from gennet import quantize
@@ -110,8 +111,39 @@ def test_int8_graph_records_its_source_calibration_and_gate(
     expected = quantize.calibration_set(read_manifest(data), data, 16, seed=3)
     assert calibration["crops_sha256"] == expected.sha256
     assert (calibration["count"], calibration["seed"], calibration["format"]) == (16, 3, "QDQ")
+    assert calibration["fp32_convs"] == quantize.FP32_CONVS
     assert json.loads(props[GATE_KEY]) == {**gate.record(), "n": 8}
     assert path.stat().st_size < 0.5 * path.with_suffix("").with_suffix(".onnx").stat().st_size
+
+
+def test_the_first_convolutions_stay_fp32(int8_graph: tuple[Path, quantize.Gate]) -> None:
+    """A QDQ graph quantises a convolution by feeding it dequantised weights: the first
+    FP32_CONVS take their weights straight from the initialisers, every later one from INT8."""
+    graph = onnx.load(str(int8_graph[0])).graph
+    dequantised = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    quantised = [n.input[1] in dequantised for n in convs]
+    first = quantize.FP32_CONVS
+    assert quantised == [False] * first + [True] * (len(convs) - first)
+
+
+def _chain(*ops: str) -> onnx.GraphProto:
+    """A graph of single-input nodes n0, n1, ... each feeding the next."""
+    nodes = [
+        onnx.helper.make_node(op, [f"t{i}"], [f"t{i + 1}"], name=f"n{i}")
+        for i, op in enumerate(ops)
+    ]
+    value = onnx.helper.make_tensor_value_info("t0", onnx.TensorProto.FLOAT, None)
+    return onnx.helper.make_graph(nodes, "chain", [value], [value])
+
+
+def test_leading_nodes_are_every_node_before_the_first_quantised_convolution() -> None:
+    graph = _chain("AveragePool", "Conv", "Clip", "Conv", "Conv", "Clip", "Add")
+    assert quantize.leading_nodes(graph, 0) == ["n0"]
+    assert quantize.leading_nodes(graph, 1) == ["n0", "n1", "n2"]
+    assert quantize.leading_nodes(graph, 2) == ["n0", "n1", "n2", "n3"]
+    with pytest.raises(GenNetError, match="3 FP32 convolutions asked for; the graph has 3"):
+        quantize.leading_nodes(graph, 3)
 
 
 def test_int8_graph_serves_in_every_runtime_that_declares_it(
@@ -147,7 +179,7 @@ def test_a_graph_failing_the_gate_is_not_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The same figures for both graphs (a copy) fail a gate that demands a gain: nothing written."""
-    monkeypatch.setattr(quantize, "quantize_graph", lambda fp32, out, _: shutil.copy(fp32, out))
+    monkeypatch.setattr(quantize, "quantize_graph", lambda fp32, out, *_: shutil.copy(fp32, out))
     out = tmp_path / "refused.int8.onnx"
     with pytest.raises(GenNetError) as info:
         quantize.export_int8(onnx_path, out, data, meta, count=4, max_f1_drop=-0.01)
@@ -167,7 +199,7 @@ def test_gate_on_real_val_crops(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Real PETA train crops calibrate, 64 val crops gate (the quantiser itself is tested above)."""
-    monkeypatch.setattr(quantize, "quantize_graph", lambda fp32, out, _: shutil.copy(fp32, out))
+    monkeypatch.setattr(quantize, "quantize_graph", lambda fp32, out, *_: shutil.copy(fp32, out))
     out = tmp_path / "real.int8.onnx"
     gate = quantize.export_int8(onnx_path, out, peta_root, meta, count=32, gate_crops=64)
     assert gate.n == 64 and gate.passed and gate.fp32 == gate.int8

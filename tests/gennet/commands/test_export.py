@@ -104,12 +104,18 @@ def test_int8_export_quantises_the_fresh_fp32_graph_beside_the_checkpoint(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """By default the graph goes where serving looks for it; the gate's figures are printed."""
-    calls: list[tuple[Path, Path, Path, int, int]] = []
+    calls: list[tuple[Path, Path, Path, int, int, int]] = []
 
     def fake(
-        fp32: Path, out: Path, data: Path, meta: CheckpointMeta, count: int, seed: int
+        fp32: Path,
+        out: Path,
+        data: Path,
+        meta: CheckpointMeta,
+        count: int,
+        seed: int,
+        fp32_convs: int,
     ) -> Gate:
-        calls.append((fp32, out, data, count, seed))
+        calls.append((fp32, out, data, count, seed, fp32_convs))
         out.write_bytes(b"int8")
         return Gate(
             8, meta.threshold, {"macro_f1": 0.8, "auc": 0.9}, {"macro_f1": 0.81, "auc": 0.9}
@@ -118,7 +124,11 @@ def test_int8_export_quantises_the_fresh_fp32_graph_beside_the_checkpoint(
     monkeypatch.setattr(quantize, "export_int8", fake)
     argv = ["export", "--precision", "int8", "--checkpoint", str(checkpoint), "--data", "d"]
     assert main([*argv, "--calibration-crops", "64", "--seed", "7"]) == 0
+    assert main([*argv, "--fp32-convs", "0"]) == 0
     out = tmp_path / "gennet.int8.onnx"
-    assert calls == [(tmp_path / "gennet.onnx", out, Path("d"), 64, 7)]
+    assert calls == [
+        (tmp_path / "gennet.onnx", out, Path("d"), 64, 7, quantize.FP32_CONVS),
+        (tmp_path / "gennet.onnx", out, Path("d"), quantize.CALIBRATION_COUNT, 0, 0),
+    ]
     printed = capsys.readouterr().out
     assert "macro-F1 0.8000 -> 0.8100" in printed and f"wrote {out} (int8" in printed
