@@ -46,7 +46,10 @@ class Calibrated(BaseModel):
 class Prediction(Scored, Calibrated):
     """Answer of POST /predict."""
 
-    tta: bool = Field(description="Whether the crop and its mirror image were averaged.")
+    tta: bool = Field(
+        description="Whether flip TTA was asked for: the crop was predicted again mirrored, and "
+        "the two averaged, if its probability was close to its threshold (GENNET_TTA_MARGIN)."
+    )
     model: ModelRef = Field(description="The model that answered.")
     latency_ms: float = Field(description="Time spent in the server on this request.")
 
@@ -66,7 +69,10 @@ class BatchResponse(Calibrated):
     results: list[BatchPrediction | BatchItemError] = Field(
         description="A prediction, or an error for that file alone, per uploaded file."
     )
-    tta: bool = Field(description="Whether the crops and their mirrors were averaged.")
+    tta: bool = Field(
+        description="Whether flip TTA was asked for: each crop close to its threshold "
+        "(GENNET_TTA_MARGIN) was predicted again mirrored, and the two averaged."
+    )
     model: ModelRef = Field(description="The model that answered.")
     latency_ms: float = Field(description="Time spent in the server on this request.")
 
@@ -87,6 +93,10 @@ class Health(BaseModel):
     runtime: str | None = Field(description="onnx or torch; null until loaded.")
     precision: str | None = Field(description="fp32 or int8 (GENNET_PRECISION); null until loaded.")
     tta: bool = Field(description="Whether requests that do not say get flip TTA (GENNET_TTA).")
+    tta_margin: float = Field(
+        description="Flip TTA mirrors a crop whose probability is within this of its threshold "
+        "(GENNET_TTA_MARGIN)."
+    )
     queue_depth: int = Field(description="Requests waiting for the model.")
     uptime_s: float = Field(description="Seconds since the process built the app.")
 

@@ -7,7 +7,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gennet.checkpoint import DEFAULT_CHECKPOINT
-from gennet.inference import DEFAULT_TTA
+from gennet.inference import DEFAULT_TTA, DEFAULT_TTA_MARGIN
 from gennet.runtimes import (
     AUTO_PRECISION,
     BACKENDS,
@@ -125,8 +125,16 @@ class Settings(BaseSettings):
     )
     tta: bool = Field(
         default=DEFAULT_TTA,
-        description="Flip test-time augmentation for requests that do not say: the crop and its "
-        "mirror are predicted in the same batch and their probabilities averaged.",
+        description="Flip test-time augmentation for requests that do not say: a crop whose "
+        "probability is close to its threshold (GENNET_TTA_MARGIN) is predicted again mirrored "
+        "and gets the mean of both.",
+    )
+    tta_margin: float = Field(
+        default=DEFAULT_TTA_MARGIN,
+        ge=0,
+        le=1,
+        description="How close to its threshold a TTA crop's probability must be for the "
+        "mirrored second look (1: every crop; 0: none).",
     )
     max_batch_items: int = Field(
         default=64, ge=1, description="Most files in one /predict/batch request; beyond it: 422."

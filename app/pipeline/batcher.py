@@ -14,8 +14,8 @@ priced before they are decoded (``app.pipeline.turns``), and failures stay with 
 (``app.pipeline.runner``).
 
 Every crop carries its own future and a monotonic deadline; crops whose client went away (future
-cancelled) or whose deadline passed are dropped before they are decoded. TTA crops add their
-mirrored copy as extra rows of the same batch.
+cancelled) or whose deadline passed are dropped before they are decoded. A TTA crop close to its
+threshold gets a second, mirrored look after the batch's call (``app.pipeline.runner``).
 """
 
 import asyncio
@@ -39,6 +39,7 @@ from app.pipeline.crops import (
 )
 from app.pipeline.runner import BatchRunner
 from app.pipeline.turns import Turns
+from gennet.inference import DEFAULT_TTA_MARGIN
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class MicroBatcher:
         max_batch_pixels: int = 2**62,
         decode_workers: int = 1,
         observer: BatchObserver | None = None,
+        tta_margin: float = DEFAULT_TTA_MARGIN,
     ) -> None:
         self._max_batch_size = max_batch_size
         self._max_wait_s = max_wait_s
@@ -65,7 +67,7 @@ class MicroBatcher:
         observer = observer or NullObserver()
         self._queue: queue.SimpleQueue[Crop | None] = queue.SimpleQueue()
         self._turns = Turns(preprocessor, observer.queue_waited)  # the worker's
-        self._runner = BatchRunner(predictor, preprocessor, decode_workers, observer)
+        self._runner = BatchRunner(predictor, preprocessor, decode_workers, observer, tta_margin)
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -86,10 +88,15 @@ class MicroBatcher:
         self._accepting = True
 
     def enqueue(
-        self, payload: Payload, tta: bool, deadline: float, share: Share | None = None
+        self,
+        payload: Payload,
+        mirror_around: float | None,
+        deadline: float,
+        share: Share | None = None,
     ) -> asyncio.Future[float]:
         """Queue one crop of the request ``share`` (None: a request of its own); its future
-        gets P(male), or the error, by ``deadline`` (monotonic).
+        gets P(male), or the error, by ``deadline`` (monotonic). ``mirror_around``: the crop's
+        decision threshold when it asks for flip TTA, else None.
 
         Raises at once when shutting down or already late (room is ``app.pipeline.admission``'s
         business). Cancelling the future drops the crop before it is decoded.
@@ -99,14 +106,14 @@ class MicroBatcher:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceededError()
-        item = Crop(payload, tta, deadline, self._loop.create_future(), share or Share())
+        item = Crop(payload, mirror_around, deadline, self._loop.create_future(), share or Share())
         item.timer = self._loop.call_later(remaining, _expire, item.future)
         self._queue.put(item)
         return item.future
 
-    async def submit(self, payload: Payload, tta: bool, deadline: float) -> float:
+    async def submit(self, payload: Payload, mirror_around: float | None, deadline: float) -> float:
         """P(male) of one crop, answered by ``deadline`` (time.monotonic())."""
-        return await self.enqueue(payload, tta, deadline)
+        return await self.enqueue(payload, mirror_around, deadline)
 
     async def drain(self) -> None:
         """Stop accepting, answer everything already accepted, then stop the worker."""

@@ -77,7 +77,7 @@ class Crop:
     """One crop on its way through the batcher."""
 
     payload: Payload
-    tta: bool
+    mirror_around: float | None  # flip TTA near this threshold (gennet.inference.needs_mirror)
     deadline: float
     future: asyncio.Future[float]
     share: Share

@@ -3,7 +3,8 @@ failure its own.
 
 A crop that does not decode fails alone; a row whose probability is not finite fails alone; a
 model call that raises is retried by halves, so that only the crops that fail on their own get an
-error and the others get their answers.
+error and the others get their answers. Flip TTA is a second look: after the batch's call, the TTA
+crops whose answer is close to their threshold run again mirrored, in one more call.
 """
 
 import logging
@@ -15,7 +16,7 @@ import numpy as np
 
 from app.errors import InferenceFailedError
 from app.pipeline.crops import BatchFn, BatchObserver, Crop, Outcome, Preprocessor
-from gennet.inference import merge_flips
+from gennet.inference import needs_mirror
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,10 @@ class BatchRunner:
         preprocessor: Preprocessor | None,
         decode_workers: int,
         observer: BatchObserver,
+        tta_margin: float,
     ) -> None:
         self._predictor = predictor
+        self._margin = tta_margin
         self._preprocessor = preprocessor
         self._observer = observer
         # One decode thread would only add a hop: the worker decodes itself then.
@@ -50,20 +53,9 @@ class BatchRunner:
         if not rows:
             return outcomes
         live = [item for item, _ in rows]
-        flags = np.array([item.tta for item in live], dtype=bool)
-        batch = self._assemble(rows, flags)
-        started = time.perf_counter()
-        try:
-            probs = self._infer(batch, flags)
-        except Exception:
-            results: list[float | BaseException]
-            if len(live) == 1:
-                results = [self._failed()]
-            else:
-                results = self._isolate(batch[: len(live)], flags)
-        else:
-            self._observer.batch_done(len(batch), time.perf_counter() - started)
-            results = self._finite(probs)
+        batch = self._assemble(rows)
+        results = self._scores(batch)
+        self._second_look(live, batch, results)
         return outcomes + list(zip(live, results, strict=True))
 
     def _rows(self, live: list[Crop], outcomes: list[Outcome]) -> list[tuple[Crop, np.ndarray]]:
@@ -80,20 +72,39 @@ class BatchRunner:
                 outcomes.append((item, source))
         return rows
 
-    def _assemble(self, rows: list[tuple[Crop, np.ndarray]], flags: np.ndarray) -> np.ndarray:
-        """One float32 batch: every row normalised in place, then the mirrors of TTA rows."""
+    def _assemble(self, rows: list[tuple[Crop, np.ndarray]]) -> np.ndarray:
+        """One float32 batch, every row normalised in place."""
         first = rows[0][1]
         height, width = first.shape[:2] if first.dtype == np.uint8 else first.shape[1:]
-        batch = np.empty((len(rows) + int(flags.sum()), 3, height, width), dtype=np.float32)
+        batch = np.empty((len(rows), 3, height, width), dtype=np.float32)
         for i, (_, source) in enumerate(rows):
             if source.dtype == np.uint8:
                 assert self._preprocessor is not None
                 self._preprocessor.normalise(source[None], batch[i : i + 1])
             else:
                 batch[i] = source
-        if flags.any():  # the layout gennet.inference.merge_flips undoes
-            batch[len(rows) :] = batch[: len(rows)][flags][..., ::-1]
         return batch
+
+    def _second_look(
+        self, live: list[Crop], batch: np.ndarray, results: list[float | BaseException]
+    ) -> None:
+        """Flip TTA where it can change the answer: a TTA crop whose P(male) lies within the
+        margin of its threshold runs again mirrored, in one more call, and gets the mean of both
+        (``gennet.inference.needs_mirror``); a failure of its mirror is its own."""
+        near = [
+            row
+            for row, (item, result) in enumerate(zip(live, results, strict=True))
+            if isinstance(result, float) and needs_mirror(result, item.mirror_around, self._margin)
+        ]
+        if not near:
+            return
+        mirrors = np.empty((len(near), *batch.shape[1:]), dtype=np.float32)
+        for mirror, row in zip(mirrors, near, strict=True):
+            np.copyto(mirror, batch[row, :, :, ::-1])  # one copy, from a reversed view
+        for row, second in zip(near, self._scores(mirrors), strict=True):
+            first = results[row]
+            assert isinstance(first, float)
+            results[row] = second if isinstance(second, BaseException) else (first + second) / 2
 
     def _decode_all(self, items: list[Crop]) -> list[np.ndarray | BaseException | None]:
         if not items:
@@ -115,23 +126,20 @@ class BatchRunner:
         finally:
             item.image = None  # the decoder's buffers go with it
 
-    def _isolate(self, rows: np.ndarray, flags: np.ndarray) -> list[float | BaseException]:
-        """Each crop's P(male) or its own error, after a call on all of them raised: retried by
-        halves, down to single crops (``rows``: the crops, without their mirrors)."""
-        log.warning("inference failed on a batch of %d crops; retrying by halves", len(rows))
-        half = len(rows) // 2
-        results: list[float | BaseException] = []
-        for part in (slice(None, half), slice(half, None)):
-            try:
-                probs = self._infer(_with_mirrors(rows[part], flags[part]), flags[part])
-            except Exception:
-                if len(flags[part]) == 1:
-                    results.append(self._failed())
-                else:
-                    results += self._isolate(rows[part], flags[part])
-            else:
-                results += self._finite(probs)
-        return results
+    def _scores(self, rows: np.ndarray) -> list[float | BaseException]:
+        """Each row's P(male) or its own error: one model call, and when it raises, the rows
+        again by halves, down to single rows."""
+        started = time.perf_counter()
+        try:
+            probs = self._infer(rows)
+        except Exception:
+            if len(rows) == 1:
+                return [self._failed()]
+            log.warning("inference failed on a batch of %d rows; retrying by halves", len(rows))
+            half = len(rows) // 2
+            return self._scores(rows[:half]) + self._scores(rows[half:])
+        self._observer.batch_done(len(rows), time.perf_counter() - started)
+        return self._finite(probs)
 
     def _failed(self) -> InferenceFailedError:
         """The error of a crop whose call failed on its own (call from the ``except`` block)."""
@@ -150,14 +158,9 @@ class BatchRunner:
                 results.append(InferenceFailedError("the model gave no finite probability"))
         return results
 
-    def _infer(self, batch: np.ndarray, flags: np.ndarray) -> np.ndarray:
-        """Predict, check the count, merge the mirrors back."""
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        """Predict and check the count."""
         probs = np.asarray(self._predictor(batch), dtype=np.float32).reshape(-1)
         if len(probs) != len(batch):
             raise InferenceFailedError(f"model returned {len(probs)} outputs for {len(batch)} rows")
-        return merge_flips(probs, flags)
-
-
-def _with_mirrors(rows: np.ndarray, flags: np.ndarray) -> np.ndarray:
-    """``rows`` followed by the mirrors of the flagged ones (the layout of a batch)."""
-    return np.concatenate([rows, rows[flags][..., ::-1]]) if flags.any() else rows
+        return probs

@@ -83,8 +83,9 @@ class Service:
                 s.calibration_path, runtime.meta.weights_sha256, runtime.meta.threshold
             )
             log.info("per-camera thresholds for %d groups", len(self.calibration.groups))
-        max_rows = 2 * s.max_batch_size  # TTA doubles the rows of a full batch
-        await asyncio.to_thread(warm_up, runtime.predictor, runtime.meta.input_size, max_rows)
+        await asyncio.to_thread(
+            warm_up, runtime.predictor, runtime.meta.input_size, s.max_batch_size
+        )
         self._runtime = runtime
         decoder = Decoder(
             runtime.meta.preprocess_spec, s.max_image_pixels, self.metrics.decode_duration.observe
@@ -97,6 +98,7 @@ class Service:
             max_batch_pixels=s.max_batch_pixels,
             decode_workers=s.decode_workers or usable_cpus(),
             observer=self.metrics,
+            tta_margin=s.tta_margin,
         )
         self._batcher.start()
         self._set_model_info(runtime)
@@ -175,7 +177,8 @@ class Service:
             raise NotReadyError()
         self.admission.take_image()
         try:
-            future = self._batcher.enqueue(payload, tta, deadline, share)
+            mirror_around = self.threshold_for(camera) if tta else None
+            future = self._batcher.enqueue(payload, mirror_around, deadline, share)
         except BaseException:
             self.admission.release_image()
             raise

@@ -38,6 +38,7 @@ async def health(service: ServiceDep) -> Health:
         runtime=runtime.kind if runtime else None,
         precision=runtime.precision if runtime else None,
         tta=service.settings.tta,
+        tta_margin=service.settings.tta_margin,
         queue_depth=service.queue_depth,
         uptime_s=round(time.monotonic() - service.created, 3),
     )

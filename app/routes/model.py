@@ -35,6 +35,7 @@ async def model(service: ServiceDep) -> ModelCard:
         "device": runtime.device,
         "precision": runtime.precision,
         "tta": service.settings.tta,
+        "tta_margin": service.settings.tta_margin,
     }
     if (calibration := service.calibration) is not None:
         card["calibration"] = CalibrationSummary(

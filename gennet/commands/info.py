@@ -8,7 +8,7 @@ from typing import Any
 
 from gennet.checkpoint import CheckpointMeta, default_checkpoint_path, load_checkpoint, peek_meta
 from gennet.commands.common import to_json
-from gennet.inference import DEFAULT_TTA
+from gennet.inference import DEFAULT_TTA, DEFAULT_TTA_MARGIN
 from gennet.preprocess import DEFAULT_INPUT_SIZE
 from gennet.runtimes import (
     AUTO_PRECISION,
@@ -207,8 +207,14 @@ def _graph_lines(info: dict[str, Any]) -> list[str]:
     return [
         *(f"{'graphs' if i == 0 else '':<13}{line}" for i, line in enumerate(graphs)),
         f"served       {served['precision']} (GENNET_PRECISION): {where}{note}",
-        f"tta          {'flip' if DEFAULT_TTA else 'none'} by default (GENNET_TTA; ?tta= per request)",
+        f"tta          {_tta()} by default (GENNET_TTA, GENNET_TTA_MARGIN; ?tta= per request)",
     ]
+
+
+def _tta() -> str:
+    if not DEFAULT_TTA:
+        return "none"
+    return f"flip, for crops within {DEFAULT_TTA_MARGIN:g} of the threshold"
 
 
 def _size_line(info: dict[str, Any]) -> str:

@@ -66,13 +66,14 @@ async def test_batcher_fails_the_poisoned_crop_alone(model, tta: bool) -> None: 
         np.zeros((5, 3, *INPUT_SIZE), dtype=np.float32) + np.linspace(-1, 1, 5)[:, None, None, None]
     )
     crops = [good[0], good[1], white_rows(1)[0], good[2], good[3], good[4]]
-    batcher = MicroBatcher(predictor, max_batch_size=8)
+    batcher = MicroBatcher(predictor, max_batch_size=8, tta_margin=1.0)  # TTA mirrors every crop
     batcher.start()
     predictor.gate.clear()
-    blocker = batcher.enqueue(good[0], tta, time.monotonic() + 5)
+    around = 0.5 if tta else None
+    blocker = batcher.enqueue(good[0], around, time.monotonic() + 5)
     while not predictor.calls:
         await asyncio.sleep(0.005)
-    futures = [batcher.enqueue(crop, tta, time.monotonic() + 5) for crop in crops]
+    futures = [batcher.enqueue(crop, around, time.monotonic() + 5) for crop in crops]
     predictor.gate.set()
     await blocker
     outcomes = await asyncio.gather(*futures, return_exceptions=True)
@@ -80,13 +81,20 @@ async def test_batcher_fails_the_poisoned_crop_alone(model, tta: bool) -> None: 
     assert isinstance(outcomes[2], InferenceFailedError)
     good_outcomes = [o for i, o in enumerate(outcomes) if i != 2]
     assert all(isinstance(o, float) for o in good_outcomes)
-    expected = [float(score_rows(c[None])[0]) for i, c in enumerate(crops) if i != 2]
-    if not tta:
-        assert good_outcomes == pytest.approx(expected)
-    rows = 2 if tta else 1
-    assert predictor.sizes[1] == len(crops) * rows  # one batch held them all
+    expected = [
+        float(score_rows(c[None])[0] + score_rows(c[None, ..., ::-1])[0]) / 2
+        if tta
+        else float(score_rows(c[None])[0])
+        for i, c in enumerate(crops)
+        if i != 2
+    ]
+    assert good_outcomes == pytest.approx(expected, abs=1e-6)
+    batch = 2 if tta else 1  # after the blocker (and its mirror)
+    assert predictor.sizes[batch] == len(crops)  # one batch held them all
+    if tta:
+        assert predictor.sizes[-1] == len(crops) - 1  # the good crops' mirrors, in one call
     if model is nan_on_poison:
-        assert len(predictor.calls) == 2  # no retry: the NaN row fails alone
+        assert len(predictor.calls) == 2 * batch  # no retry: the NaN row fails alone
 
 
 async def _held_batch(app, predictor: FakePredictor, client, poisoned_request):  # type: ignore[no-untyped-def]

@@ -55,7 +55,7 @@ async def test_idle_request_runs_at_once() -> None:
     predictor = FakePredictor()
     batcher = await started(predictor)
     t0 = time.perf_counter()
-    prob = await batcher.submit(CROPS[0], False, later())
+    prob = await batcher.submit(CROPS[0], None, later())
     assert time.perf_counter() - t0 < 0.1  # far below any batching delay worth having
     assert prob == pytest.approx(expected(0))
     assert predictor.sizes == [1]
@@ -65,9 +65,9 @@ async def test_idle_request_runs_at_once() -> None:
 async def test_max_wait_gathers_requests_into_one_batch() -> None:
     predictor = FakePredictor()
     batcher = await started(predictor, max_wait_s=0.3)
-    first = asyncio.create_task(batcher.submit(CROPS[0], False, later()))
+    first = asyncio.create_task(batcher.submit(CROPS[0], None, later()))
     await asyncio.sleep(0.05)
-    second = await batcher.submit(CROPS[1], False, later())
+    second = await batcher.submit(CROPS[1], None, later())
     assert (await first, second) == pytest.approx((expected(0), expected(1)))
     assert predictor.sizes == [2]
     await batcher.drain()
@@ -76,21 +76,22 @@ async def test_max_wait_gathers_requests_into_one_batch() -> None:
 async def test_concurrent_requests_share_batches_without_mixups() -> None:
     predictor = FakePredictor(delay=0.02)
     batcher = await started(predictor, max_batch_size=4)
-    probs = await asyncio.gather(*(batcher.submit(c, False, later()) for c in CROPS))
+    probs = await asyncio.gather(*(batcher.submit(c, None, later()) for c in CROPS))
     assert probs == pytest.approx([expected(i) for i in range(len(CROPS))], abs=1e-6)
     assert max(predictor.sizes) > 1
     assert max(predictor.sizes) <= 4
     await batcher.drain()
 
 
-async def test_tta_is_mean_of_crop_and_mirror_and_shares_the_batch() -> None:
+async def test_tta_crop_near_its_threshold_gets_the_mean_with_its_mirror() -> None:
+    """The batch runs once; then the TTA crop near its threshold runs mirrored, alone."""
     predictor = FakePredictor(delay=0.02)
-    batcher = await started(predictor)
+    batcher = await started(predictor, tta_margin=0.25)
     predictor.gate.clear()
-    blocker = asyncio.create_task(batcher.submit(CROPS[2], False, later()))
+    blocker = asyncio.create_task(batcher.submit(CROPS[2], None, later()))
     await until(lambda: len(predictor.calls) == 1)
-    tta = asyncio.create_task(batcher.submit(CROPS[0], True, later()))
-    plain = asyncio.create_task(batcher.submit(CROPS[1], False, later()))
+    tta = asyncio.create_task(batcher.submit(CROPS[0], expected(0) + 0.2, later()))
+    plain = asyncio.create_task(batcher.submit(CROPS[1], None, later()))
     await until(lambda: batcher.depth == 2)
     predictor.gate.set()
     mirror = float(score_rows(CROPS[0:1, ..., ::-1])[0])
@@ -98,7 +99,18 @@ async def test_tta_is_mean_of_crop_and_mirror_and_shares_the_batch() -> None:
     assert await tta != pytest.approx(expected(0), abs=1e-4)
     assert await plain == pytest.approx(expected(1))
     await blocker
-    assert predictor.sizes == [1, 3]  # plain + TTA + its mirror in one call
+    assert predictor.sizes == [1, 2, 1]  # the blocker; plain + TTA crop; the mirror
+    np.testing.assert_array_equal(predictor.calls[2][0], CROPS[0][..., ::-1])
+    await batcher.drain()
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.25])
+async def test_tta_crop_far_from_its_threshold_is_not_mirrored(margin: float) -> None:
+    predictor = FakePredictor()
+    batcher = await started(predictor, tta_margin=margin)
+    around = expected(0) + 0.3  # beyond the margin
+    assert await batcher.submit(CROPS[0], around, later()) == pytest.approx(expected(0))
+    assert predictor.sizes == [1]
     await batcher.drain()
 
 
@@ -106,15 +118,15 @@ async def test_expired_request_never_reaches_the_model() -> None:
     predictor = FakePredictor()
     predictor.gate.clear()
     batcher = await started(predictor)
-    running = asyncio.create_task(batcher.submit(CROPS[0], False, later()))
+    running = asyncio.create_task(batcher.submit(CROPS[0], None, later()))
     await until(lambda: len(predictor.calls) == 1)
     with pytest.raises(DeadlineExceededError):
-        await batcher.submit(CROPS[1], False, later(0.05))
+        await batcher.submit(CROPS[1], None, later(0.05))
     with pytest.raises(DeadlineExceededError):
-        await batcher.submit(CROPS[2], False, time.monotonic() - 1)
+        await batcher.submit(CROPS[2], None, time.monotonic() - 1)
     predictor.gate.set()
     await running
-    assert await batcher.submit(CROPS[3], False, later()) == pytest.approx(expected(3))
+    assert await batcher.submit(CROPS[3], None, later()) == pytest.approx(expected(3))
     seen = np.concatenate(predictor.calls)
     assert not any(np.array_equal(row, CROPS[i]) for row in seen for i in (1, 2))
     await batcher.drain()
@@ -124,10 +136,10 @@ async def test_cancelled_request_is_skipped() -> None:
     predictor = FakePredictor()
     predictor.gate.clear()
     batcher = await started(predictor)
-    running = asyncio.create_task(batcher.submit(CROPS[0], False, later()))
+    running = asyncio.create_task(batcher.submit(CROPS[0], None, later()))
     await until(lambda: len(predictor.calls) == 1)
-    gone = asyncio.create_task(batcher.submit(CROPS[1], False, later()))
-    kept = asyncio.create_task(batcher.submit(CROPS[2], False, later()))
+    gone = asyncio.create_task(batcher.submit(CROPS[1], None, later()))
+    kept = asyncio.create_task(batcher.submit(CROPS[2], None, later()))
     await until(lambda: batcher.depth == 2)
     gone.cancel()
     predictor.gate.set()
@@ -144,8 +156,8 @@ async def test_failing_batch_fails_only_its_requests() -> None:
     batcher = await started(predictor, observer=observer)  # type: ignore[arg-type]
     predictor.fail_next = 1
     with pytest.raises(InferenceFailedError):
-        await batcher.submit(CROPS[0], False, later())
-    assert await batcher.submit(CROPS[1], False, later()) == pytest.approx(expected(1))
+        await batcher.submit(CROPS[0], None, later())
+    assert await batcher.submit(CROPS[1], None, later()) == pytest.approx(expected(1))
     assert observer.failed == 1
     assert observer.rows == [1]
     await batcher.drain()
@@ -156,9 +168,9 @@ async def test_output_count_mismatch_fails_the_batch() -> None:
     batcher = await started(predictor)
     predictor.transform = lambda batch: score_rows(batch)[:-1]
     with pytest.raises(InferenceFailedError):
-        await batcher.submit(CROPS[0], True, later())
+        await batcher.submit(CROPS[0], 0.5, later())
     predictor.transform = score_rows
-    assert await batcher.submit(CROPS[0], False, later()) == pytest.approx(expected(0))
+    assert await batcher.submit(CROPS[0], None, later()) == pytest.approx(expected(0))
     await batcher.drain()
 
 
@@ -166,12 +178,12 @@ async def test_drain_answers_accepted_requests_then_refuses() -> None:
     predictor = FakePredictor()
     predictor.gate.clear()
     batcher = await started(predictor, max_batch_size=2)
-    accepted = [asyncio.create_task(batcher.submit(c, False, later())) for c in CROPS[:5]]
+    accepted = [asyncio.create_task(batcher.submit(c, None, later())) for c in CROPS[:5]]
     await until(lambda: len(predictor.calls) == 1)
     draining = asyncio.create_task(batcher.drain())
     await asyncio.sleep(0.01)
     with pytest.raises(NotReadyError):
-        await batcher.submit(CROPS[5], False, later())
+        await batcher.submit(CROPS[5], None, later())
     assert not draining.done()
     predictor.gate.set()
     probs = await asyncio.gather(*accepted)
@@ -187,11 +199,11 @@ async def test_a_bad_crop_fails_alone_when_decoded_in_the_batch() -> None:
     batcher = MicroBatcher(predictor, preprocessor=decoder, max_batch_size=8, decode_workers=2)
     batcher.start()
     deadline = time.monotonic() + 10
-    blocker = batcher.enqueue(noise_crop(fmt="JPEG"), False, deadline)
+    blocker = batcher.enqueue(noise_crop(fmt="JPEG"), None, deadline)
     while not predictor.calls:
         await asyncio.sleep(0.005)
     good = [noise_crop(seed) for seed in (1, 2, 3)]
-    futures = [batcher.enqueue(data, False, deadline) for data in (good[0], b"junk", *good[1:])]
+    futures = [batcher.enqueue(data, None, deadline) for data in (good[0], b"junk", *good[1:])]
     while batcher.depth < 4:
         await asyncio.sleep(0.005)
     predictor.gate.set()

@@ -43,13 +43,13 @@ async def test_label_uses_the_checkpoint_threshold(crops: list[bytes]) -> None:
 
 async def test_tta_query(crops: list[bytes]) -> None:
     predictor = FakePredictor()
-    async with client_for(fake_app(predictor)) as client:
+    async with client_for(fake_app(predictor, tta=False, tta_margin=1.0)) as client:
         plain = await client.post("/predict", files=form(crops[0]))
         tta = await client.post("/predict?tta=true", files=form(crops[0]))
         bad = await client.post("/predict?tta=maybe", files=form(crops[0]))
-    assert tta.json()["tta"] is True
+    assert (plain.json()["tta"], tta.json()["tta"]) == (False, True)
     assert tta.json()["probabilities"] != plain.json()["probabilities"]
-    assert predictor.sizes[-2:] == [1, 2]
+    assert predictor.sizes[-3:] == [1, 1, 1]  # plain; the TTA crop, then its mirror
     assert_error(bad, 422, "invalid_request")
     assert "tta" in bad.json()["error"]["message"]
 
