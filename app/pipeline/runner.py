@@ -104,7 +104,10 @@ class BatchRunner:
         for row, second in zip(near, self._scores(mirrors), strict=True):
             first = results[row]
             assert isinstance(first, float)
-            results[row] = second if isinstance(second, BaseException) else (first + second) / 2
+            if isinstance(second, BaseException):
+                results[row] = second
+            else:  # in float32, as gennet.inference.merge_flips: the library's TTA, bit for bit
+                results[row] = float((np.float32(first) + np.float32(second)) / 2)
 
     def _decode_all(self, items: list[Crop]) -> list[np.ndarray | BaseException | None]:
         if not items:
