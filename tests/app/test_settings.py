@@ -5,6 +5,7 @@ from pydantic import SecretStr, ValidationError
 
 from app.settings import Settings
 from gennet.cli import main
+from gennet.inference import DEFAULT_TTA_MARGIN
 
 BAD_KEY = "must be printable ASCII without whitespace (a trailing newline from a mounted secret?)"
 
@@ -49,3 +50,35 @@ def test_head_limits_default_to_8_and_16_kib_and_must_be_positive(
             env.setenv(name, "0")
             with pytest.raises(ValidationError):
                 Settings()
+
+
+def test_tta_margin_defaults_to_the_library_default_and_reads_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().tta_margin == DEFAULT_TTA_MARGIN
+    for value in ("0", "0.1", "1"):
+        monkeypatch.setenv("GENNET_TTA_MARGIN", value)
+        assert Settings().tta_margin == float(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("1.5", "less than or equal to 1"),
+        ("-0.1", "greater than or equal to 0"),
+        ("nan", "less than or equal to 1"),
+        ("a quarter", "valid number"),
+    ],
+)
+def test_a_tta_margin_outside_0_to_1_is_refused_in_one_line(
+    value: str, reason: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GENNET_TTA_MARGIN", value)
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    assert "tta_margin" in str(raised.value)
+    assert main(["serve", "--port", "1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("gennet serve: error: invalid setting GENNET_TTA_MARGIN")
+    assert reason in lines[0]

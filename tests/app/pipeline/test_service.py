@@ -1,10 +1,12 @@
 """The service (``app.pipeline.service``) through the app. Per-camera thresholds: ?camera=, the
 default for unknown cameras, bounded metric labels, /model, and start-up refusing a bad or foreign
-calibration file; start-up freezing what it loaded out of the garbage collector's sight."""
+calibration file; flip TTA mirroring around the crop's own threshold; start-up freezing what it
+loaded out of the garbage collector's sight."""
 
 import gc
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.errors import StartupError
@@ -115,6 +117,55 @@ async def test_start_up_refuses_a_bad_or_foreign_file(
     text = str(error.value)
     assert "\n" not in text
     assert message.lower() in text.lower(), text
+
+
+# Far from the default (0.5) and from each other, so that a crop near one is far from the other
+# at a margin of 0.25: a crop at 0.9 is near GRID:1's 0.8 only; one at 0.6 is near 0.5 only.
+NEAR_HIGH, NEAR_LOW = 0.8, 0.1
+
+
+@pytest.mark.parametrize(
+    ("first", "query", "threshold", "mirrored"),
+    [
+        (0.9, "camera=GRID:1&tta=true", NEAR_HIGH, True),  # 0.1 from GRID:1's, 0.4 from 0.5
+        (0.9, "tta=true", 0.5, False),
+        (0.9, "camera=lobby&tta=true", 0.5, False),  # unknown: the default
+        (0.9, "camera=GRID:1&tta=false", NEAR_HIGH, False),  # near, but no TTA asked
+        (0.6, "camera=GRID:2&tta=true", NEAR_LOW, False),  # 0.5 from GRID:2's, 0.1 from 0.5
+        (0.6, "tta=true", 0.5, True),
+    ],
+)
+async def test_tta_mirrors_around_the_cameras_own_threshold(
+    tmp_path: Path, first: float, query: str, threshold: float, mirrored: bool
+) -> None:
+    calibration = Calibration(
+        weights_sha256=DIGEST,
+        default_threshold=0.5,
+        mode="labels",
+        by="camera",
+        groups={"GRID:1": group(NEAR_HIGH), "GRID:2": group(NEAR_LOW)},
+    )
+    path = tmp_path / "cal.json"
+    path.write_text(calibration.to_json())
+    predictor = FakePredictor()
+    app = fake_app(predictor, calibration_path=path, tta=False, tta_margin=0.25)
+    image = {"file": ("a.png", noise_crop(), "image/png")}
+    second = first - 0.04  # the mirror's answer: it moves the mean, so it shows in the answer
+    async with client_for(app) as client:
+        warm_up = len(predictor.calls)
+        answers = iter([first, second])
+        predictor.transform = lambda batch: np.full(len(batch), next(answers), np.float32)
+        body = (await client.post(f"/predict?{query}", files=image)).json()
+    calls = predictor.calls[warm_up:]
+    assert body["threshold"] == threshold
+    assert body["tta"] is ("tta=true" in query)
+    if mirrored:
+        assert [len(batch) for batch in calls] == [1, 1]  # the crop, then its mirror alone
+        np.testing.assert_array_equal(calls[1][0], calls[0][0][..., ::-1])
+        assert body["probabilities"]["male"] == pytest.approx((first + second) / 2, abs=1e-6)
+    else:
+        assert [len(batch) for batch in calls] == [1]
+        assert body["probabilities"]["male"] == pytest.approx(first, abs=1e-6)
 
 
 async def test_start_up_freezes_what_it_loaded_out_of_the_collectors_sight() -> None:

@@ -3,6 +3,7 @@ draining; the model card (``/model``)."""
 
 import pytest
 
+from gennet.inference import DEFAULT_TTA_MARGIN
 from tests.support.answers import assert_error, form
 from tests.support.fakes import FakePredictor, client_for, fake_app
 
@@ -41,3 +42,13 @@ async def test_health_summary_and_model_card() -> None:
     assert body["input_size"] == [32, 16]
     assert body["data"] == {"dataset": "fake"} and body["recipe"] == {"lr": 0.1}
     assert "secret" not in card.text
+
+
+async def test_health_and_model_card_state_the_tta_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENNET_TTA_MARGIN", "0.125")
+    async with client_for(fake_app(FakePredictor(), tta=True)) as client:
+        health = (await client.get("/health")).json()
+        serving = (await client.get("/model")).json()["serving"]
+    assert (health["tta"], health["tta_margin"]) == (True, 0.125)
+    assert (serving["tta"], serving["tta_margin"]) == (True, 0.125)
+    assert DEFAULT_TTA_MARGIN != 0.125  # what showed is the environment's, not the default

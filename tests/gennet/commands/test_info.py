@@ -38,6 +38,24 @@ def test_info_text_uses_the_default_checkpoint(
     assert f"checkpoint   {checkpoint_path}" in out
     assert "3x256x128" in out and "parameters" in out and "GFLOPs" in out
     assert "val        macro-F1 0.5000" in out
+    assert (
+        "tta          flip, for crops within 0.25 of the threshold by default "
+        "(GENNET_TTA, GENNET_TTA_MARGIN; ?tta= per request)\n" in out
+    )
+
+
+def test_info_states_the_default_tta_and_its_margin(
+    checkpoint_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(info, "DEFAULT_TTA_MARGIN", 0.125)
+    assert main(["info", str(checkpoint_path)]) == 0
+    assert "tta          flip, for crops within 0.125 of the threshold by default" in (
+        capsys.readouterr().out
+    )
+    monkeypatch.setattr(info, "DEFAULT_TTA", False)
+    assert main(["info", str(checkpoint_path)]) == 0
+    out = capsys.readouterr().out
+    assert "tta          none by default" in out and "within" not in out
 
 
 def test_info_models_lists_the_zoo(
