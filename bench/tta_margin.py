@@ -55,8 +55,12 @@ def main() -> None:
             ),
         }
     table = [
-        [m, f"{v['mirrored_share']:.2f}", f"{v['macro_f1']:.4f} / {v['auc']:.4f}"]
-        + [v["decisions_unlike_every_crop"]]
+        [
+            m,
+            f"{v['mirrored_share']:.2f}",
+            f"{v['macro_f1']:.4f} / {v['auc']:.4f}",
+            v["decisions_unlike_every_crop"],
+        ]
         for m, v in result["margins"].items()
     ]
     header = ["margin", "share mirrored", "val F1 / AUC", "decisions unlike full TTA"]
