@@ -71,9 +71,11 @@ def graph_status(graph: Path, weights_sha256: str, precision: str) -> str:
 def quantised_from(props: dict[str, str]) -> str:
     """How an INT8 graph was calibrated and admitted, from its metadata."""
     calibration, gate = json.loads(props[CALIBRATION_KEY]), json.loads(props[GATE_KEY])
+    kept = calibration.get("fp32_convs", 0)  # absent: quantised before convolutions were kept
     return (
         f"quantised from these weights on {calibration['count']} {calibration['split']} crops "
-        f"(seed {calibration['seed']}); {gate['split']} macro-F1 {gate['fp32']['macro_f1']:.4f} "
+        f"(seed {calibration['seed']}){f', first {kept} convolutions FP32' if kept else ''}; "
+        f"{gate['split']} macro-F1 {gate['fp32']['macro_f1']:.4f} "
         f"-> {gate['int8']['macro_f1']:.4f}, AUC {gate['fp32']['auc']:.4f} -> "
         f"{gate['int8']['auc']:.4f}"
     )

@@ -105,13 +105,16 @@ def test_info_says_which_graph_each_precision_serves(
     gate = {"split": "val", "fp32": {"macro_f1": 0.87, "auc": 0.94}}
     props = {
         PRECISION_KEY: "int8",
-        CALIBRATION_KEY: json.dumps({"split": "train", "count": 256, "seed": 0}),
+        CALIBRATION_KEY: json.dumps({"split": "train", "count": 256, "seed": 0, "fp32_convs": 6}),
         GATE_KEY: json.dumps({**gate, "int8": {"macro_f1": 0.88, "auc": 0.93}}),
     }
     relabel(onnx_path, tmp_path / "gennet.int8.onnx", **props)
     assert main(["info", str(checkpoint)]) == 0
     out = capsys.readouterr().out
-    assert "on 256 train crops (seed 0); val macro-F1 0.8700 -> 0.8800, AUC 0.9400 -> 0.9300" in out
+    assert (
+        "on 256 train crops (seed 0), first 6 convolutions FP32; val macro-F1 0.8700 -> 0.8800, "
+        "AUC 0.9400 -> 0.9300" in out
+    )
     assert f"served       int8 (GENNET_PRECISION): {tmp_path / 'gennet.int8.onnx'}\n" in out
     assert main(["info", str(checkpoint), "--precision", "fp32"]) == 0
     assert (
