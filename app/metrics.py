@@ -62,7 +62,7 @@ class Metrics:
         )
         self.batch_size = Histogram(
             "gennet_batch_size",
-            "Rows per model call (TTA mirrors included).",
+            "Rows per model call (a TTA second look is a call of its own).",
             buckets=BATCH_BUCKETS,
             registry=r,
         )
