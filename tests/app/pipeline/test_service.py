@@ -26,13 +26,16 @@ def group(threshold: float) -> GroupCalibration:
     return GroupCalibration(threshold=threshold, n_male=20, n_female=20, fitted=True)
 
 
-def write_calibration(path: Path, digest: str = DIGEST) -> Path:
+def write_calibration(
+    path: Path, digest: str = DIGEST, thresholds: tuple[float, float] = (LOW, HIGH)
+) -> Path:
+    """A camera calibration for the checkpoint ``digest``: GRID:1 and GRID:2 at ``thresholds``."""
     calibration = Calibration(
         weights_sha256=digest,
         default_threshold=0.5,
         mode="labels",
         by="camera",
-        groups={"GRID:1": group(LOW), "GRID:2": group(HIGH)},
+        groups={"GRID:1": group(thresholds[0]), "GRID:2": group(thresholds[1])},
     )
     path.write_text(calibration.to_json())
     return path
@@ -138,15 +141,7 @@ NEAR_HIGH, NEAR_LOW = 0.8, 0.1
 async def test_tta_mirrors_around_the_cameras_own_threshold(
     tmp_path: Path, first: float, query: str, threshold: float, mirrored: bool
 ) -> None:
-    calibration = Calibration(
-        weights_sha256=DIGEST,
-        default_threshold=0.5,
-        mode="labels",
-        by="camera",
-        groups={"GRID:1": group(NEAR_HIGH), "GRID:2": group(NEAR_LOW)},
-    )
-    path = tmp_path / "cal.json"
-    path.write_text(calibration.to_json())
+    path = write_calibration(tmp_path / "cal.json", thresholds=(NEAR_HIGH, NEAR_LOW))
     predictor = FakePredictor()
     app = fake_app(predictor, calibration_path=path, tta=False, tta_margin=0.25)
     image = {"file": ("a.png", noise_crop(), "image/png")}
