@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic_core import to_json
 from starlette.types import Receive, Scope
@@ -26,7 +27,19 @@ from app.schemas import BatchResponse, Prediction
 from gennet.calibration import CAMERA_PATTERN
 from gennet.decision import probabilities
 
-router = APIRouter(tags=["predict"])
+QUERY_PARAMETERS = ("tta", "camera")
+
+
+def _said_once(request: Request) -> None:
+    """A query parameter said more than once is refused (422), not settled by keeping one value."""
+    keys = [key for key, _ in request.query_params.multi_items()]
+    for name in QUERY_PARAMETERS:
+        if keys.count(name) > 1:
+            error = {"type": "value_error", "loc": ("query", name), "input": None}
+            raise RequestValidationError([{**error, "msg": f"{name} given more than once"}])
+
+
+router = APIRouter(tags=["predict"], dependencies=[Depends(_said_once)])
 
 TTA = Annotated[
     bool | None,

@@ -54,6 +54,20 @@ async def test_tta_query(crops: list[bytes]) -> None:
     assert "tta" in bad.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+@pytest.mark.parametrize("query", ["camera=a&camera=b", "tta=true&tta=false"])
+async def test_a_parameter_said_twice_is_refused(path: str, query: str, crops: list[bytes]) -> None:
+    predictor = FakePredictor()
+    field = "file" if path == "/predict" else "files"
+    async with client_for(fake_app(predictor)) as client:
+        warmed = len(predictor.calls)
+        answer = await client.post(f"{path}?{query}", files={field: crops[0]})
+    assert_error(answer, 422, "invalid_request")
+    assert "given more than once" in answer.json()["error"]["message"]
+    assert query.partition("=")[0] in answer.json()["error"]["message"]
+    assert len(predictor.calls) == warmed  # the crop never reached the model
+
+
 async def test_bad_inputs(crops: list[bytes]) -> None:
     app = fake_app(FakePredictor(), max_upload_bytes=50_000, max_image_pixels=2_000)
     big = crops[0] + b"\0" * 60_000
